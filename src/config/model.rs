@@ -1,0 +1,295 @@
+//! The validated configuration: only real types, nothing a typo could still break.
+//! Built once per load by `validate`; immutable afterwards.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderName, Method};
+use jsonwebtoken::Algorithm;
+use url::Url;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub admin: Option<Admin>,
+    pub drain_timeout: Duration,
+    pub issuers: Vec<Issuer>,
+    pub inbound: Option<Inbound>,
+    pub outbound: Option<Outbound>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    pub listen: SocketAddr,
+}
+
+/// Index into [`Config::issuers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IssuerId(pub usize);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issuer {
+    pub name: String,
+    pub issuer: IssuerPattern,
+    pub keys: KeySource,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<Algorithm>,
+    pub leeway: Duration,
+}
+
+/// How a token's `iss` is matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerPattern {
+    Exact(String),
+    /// `prefix{tenantid}suffix`; the substituted value must be in `tenants` and equal `tid`.
+    Tenant { prefix: String, suffix: String, tenants: BTreeSet<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Discovery(Url),
+    JwksUri(Url),
+    JwksFile(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbound {
+    pub listen: SocketAddr,
+    pub tls: Option<TlsFiles>,
+    pub upstream: Url,
+    pub upstream_protocol: Option<UpstreamProtocol>,
+    pub upstream_timeout: Duration,
+    pub mode: Mode,
+    pub strip_authorization: bool,
+    pub forward_claims: Vec<ForwardClaim>,
+    pub max_token_bytes: usize,
+    pub routes: Vec<InboundRoute>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    Http1,
+    Http2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Enforce,
+    Audit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardClaim {
+    pub header: HeaderName,
+    pub claim: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundRoute {
+    /// `name:` when given, else the route's index: used in logs and metric labels.
+    pub label: String,
+    pub path_prefix: PathPrefix,
+    /// `None`: every method.
+    pub methods: Option<Vec<Method>>,
+    pub access: Access,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Access {
+    Anonymous,
+    Require(Requirement),
+}
+
+/// A requirement set: every present constraint must hold. Empty vectors mean "no
+/// constraint"; validation refuses empty lists in the file, so they never mean "nothing
+/// allowed".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requirement {
+    pub issuers: Vec<IssuerId>,
+    pub roles_any: Vec<String>,
+    pub roles_all: Vec<String>,
+    pub scopes_any: Vec<String>,
+    pub scopes_all: Vec<String>,
+    pub clients: Vec<String>,
+    pub azpacr: Vec<String>,
+    pub tenants: Vec<String>,
+    pub claims: Vec<ClaimRequirement>,
+    pub any_of: Vec<Requirement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequirement {
+    pub claim: String,
+    /// The claim must equal one of these (string), or contain one of them (array).
+    pub values: Vec<String>,
+}
+
+/// A path prefix that matches whole segments: `/orders` matches `/orders` and
+/// `/orders/7`, never `/ordersX`. Always starts with `/`, never ends with one (but `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPrefix(String);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outbound {
+    pub listen: SocketAddr,
+    pub upstream_timeout: Duration,
+    pub credentials: Vec<Credential>,
+    pub routes: Vec<OutboundRoute>,
+}
+
+/// Index into [`Outbound::credentials`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CredentialId(pub usize);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub extra_params: Vec<(String, String)>,
+    pub auth: CredentialAuth,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialAuth {
+    ClientSecret {
+        token_url: Url,
+        client_id: String,
+        secret: SecretSource,
+        method: SecretMethod,
+    },
+    PrivateKeyJwt {
+        token_url: Url,
+        client_id: String,
+        certificate_file: PathBuf,
+        key_file: PathBuf,
+        algorithm: AssertionAlgorithm,
+    },
+    WorkloadIdentity {
+        token_url: Url,
+        client_id: String,
+        token_file: PathBuf,
+    },
+    ManagedIdentity {
+        /// The scope without `/.default`.
+        resource: String,
+        client_id: Option<String>,
+    },
+}
+
+/// Where a secret is read from at each use; the YAML never holds the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    File(PathBuf),
+    Env(String),
+}
+
+/// RFC 6749 §2.3.1: in the form body (`post`) or as HTTP Basic (`basic`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretMethod {
+    Post,
+    Basic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssertionAlgorithm {
+    Ps256,
+    Rs256,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRoute {
+    pub label: String,
+    pub host: Option<HostMatch>,
+    pub path_prefix: Option<PathPrefix>,
+    pub strip_prefix: bool,
+    pub upstream: Url,
+    pub credential: CredentialId,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A host to match, lower-cased; the port is compared only when given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostMatch {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+// === impl PathPrefix ===
+
+impl PathPrefix {
+    /// Checks the rules of a configured prefix; the error says which was broken.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        if !raw.starts_with('/') {
+            return Err("must start with `/`");
+        }
+        if raw.contains(['?', '#', '%', '\\', '\0']) {
+            return Err("must be a plain path without `?`, `#`, `%`, `\\` or NUL");
+        }
+        let trimmed = raw.trim_end_matches('/');
+        if trimmed.split('/').skip(1).any(|s| s.is_empty() || s == "." || s == "..") {
+            return Err("must not contain empty, `.` or `..` segments");
+        }
+        Ok(PathPrefix(if trimmed.is_empty() { "/".into() } else { trimmed.into() }))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whole-segment match.
+    pub fn matches(&self, path: &str) -> bool {
+        if self.0 == "/" {
+            return path.starts_with('/');
+        }
+        match path.strip_prefix(self.0.as_str()) {
+            Some(rest) => rest.is_empty() || rest.starts_with('/'),
+            None => false,
+        }
+    }
+}
+
+// === impl Config ===
+
+impl Config {
+    pub fn issuer(&self, id: IssuerId) -> &Issuer {
+        &self.issuers[id.0]
+    }
+}
+
+impl Outbound {
+    pub fn credential(&self, id: CredentialId) -> &Credential {
+        &self.credentials[id.0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_prefix_matches_whole_segments() {
+        let p = PathPrefix::parse("/orders").unwrap();
+        assert!(p.matches("/orders"));
+        assert!(p.matches("/orders/7"));
+        assert!(!p.matches("/ordersX"));
+        assert!(!p.matches("/order"));
+        let trailing = PathPrefix::parse("/orders/").unwrap();
+        assert_eq!(trailing.as_str(), "/orders");
+        assert!(PathPrefix::parse("/").unwrap().matches("/anything"));
+    }
+
+    #[test]
+    fn path_prefix_refuses_dot_segments_and_relative_paths() {
+        assert!(PathPrefix::parse("orders").is_err());
+        assert!(PathPrefix::parse("/a/../b").is_err());
+        assert!(PathPrefix::parse("/a//b").is_err());
+        assert!(PathPrefix::parse("/a%2fb").is_err());
+    }
+}
