@@ -42,9 +42,15 @@ pub struct ProcessEnv;
 impl Config {
     /// Read, parse, validate and compile the file at `path`.
     pub fn load(path: &Path) -> Result<Config, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: path.into(),
+            source,
+        })?;
         let base_dir = path.parent().unwrap_or(Path::new("."));
-        Config::from_yaml(&text, base_dir, &ProcessEnv).map_err(|errors| LoadError::Invalid { path: path.into(), errors })
+        Config::from_yaml(&text, base_dir, &ProcessEnv).map_err(|errors| LoadError::Invalid {
+            path: path.into(),
+            errors,
+        })
     }
 
     /// Parse and validate YAML text; relative paths resolve against `base_dir`.
@@ -68,14 +74,22 @@ impl Config {
 
 impl ConfigError {
     pub(crate) fn new(path: KeyPath, position: Option<Position>, message: String) -> Self {
-        ConfigError { path: path.to_string(), position, message }
+        ConfigError {
+            path: path.to_string(),
+            position,
+            message,
+        }
     }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
-            Some(p) => write!(f, "{} (line {}, column {}): {}", self.path, p.line, p.column, self.message),
+            Some(p) => write!(
+                f,
+                "{} (line {}, column {}): {}",
+                self.path, p.line, p.column, self.message
+            ),
             None => write!(f, "{}: {}", self.path, self.message),
         }
     }

@@ -3,4 +3,12 @@
 //! outbound, it acquires client-credentials tokens and attaches them.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod cli;
 pub mod config;
+pub mod logging;
+pub mod metrics;
+pub mod readiness;
+pub mod secret;
+pub mod server;
+pub mod sidecar;

@@ -43,7 +43,11 @@ pub struct Issuer {
 pub enum IssuerPattern {
     Exact(String),
     /// `prefix{tenantid}suffix`; the substituted value must be in `tenants` and equal `tid`.
-    Tenant { prefix: String, suffix: String, tenants: BTreeSet<String> },
+    Tenant {
+        prefix: String,
+        suffix: String,
+        tenants: BTreeSet<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +108,7 @@ pub struct InboundRoute {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Access {
     Anonymous,
-    Require(Requirement),
+    Require(Box<Requirement>),
 }
 
 /// A requirement set: every present constraint must hold. Empty vectors mean "no
@@ -233,10 +237,18 @@ impl PathPrefix {
             return Err("must be a plain path without `?`, `#`, `%`, `\\` or NUL");
         }
         let trimmed = raw.trim_end_matches('/');
-        if trimmed.split('/').skip(1).any(|s| s.is_empty() || s == "." || s == "..") {
+        if trimmed
+            .split('/')
+            .skip(1)
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        {
             return Err("must not contain empty, `.` or `..` segments");
         }
-        Ok(PathPrefix(if trimmed.is_empty() { "/".into() } else { trimmed.into() }))
+        Ok(PathPrefix(if trimmed.is_empty() {
+            "/".into()
+        } else {
+            trimmed.into()
+        }))
     }
 
     pub fn as_str(&self) -> &str {

@@ -125,15 +125,24 @@ struct Indexer {
 }
 
 enum Frame {
-    Map { path: KeyPath, pending_key: Option<String> },
-    Seq { path: KeyPath, next: usize },
+    Map {
+        path: KeyPath,
+        pending_key: Option<String>,
+    },
+    Seq {
+        path: KeyPath,
+        next: usize,
+    },
 }
 
 impl Indexer {
     /// The path the next node will have, advancing the parent's state.
     /// `None` while a mapping key itself is being read.
     fn next_node_path(&mut self, key_text: Option<&str>, mark: Marker) -> Option<KeyPath> {
-        let pos = Position { line: mark.line(), column: mark.col() + 1 };
+        let pos = Position {
+            line: mark.line(),
+            column: mark.col() + 1,
+        };
         match self.stack.last_mut() {
             None => Some(KeyPath::root()),
             Some(Frame::Seq { path, next }) => {
@@ -167,7 +176,10 @@ impl MarkedEventReceiver for Indexer {
             }
             Event::MappingStart(..) => {
                 let path = self.next_node_path(None, mark).unwrap_or_default();
-                self.stack.push(Frame::Map { path, pending_key: None });
+                self.stack.push(Frame::Map {
+                    path,
+                    pending_key: None,
+                });
             }
             Event::SequenceStart(..) => {
                 let path = self.next_node_path(None, mark).unwrap_or_default();
@@ -194,7 +206,10 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> (Option<T>, Positions, Vec<Conf
         Ok(serde_yaml::Value::Null) => serde_yaml::Value::Mapping(Default::default()),
         Ok(v) => v,
         Err(e) => {
-            let position = e.location().map(|l| Position { line: l.line(), column: l.column() });
+            let position = e.location().map(|l| Position {
+                line: l.line(),
+                column: l.column(),
+            });
             errors.push(ConfigError::new(KeyPath::root(), position, syntax_message(&e)));
             return (None, positions, errors);
         }
@@ -209,7 +224,11 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> (Option<T>, Positions, Vec<Conf
                 if let Some(field) = unknown_field(&message) {
                     // The path usually ends at the unknown key already; through a custom
                     // deserializer (secrets) it ends at the parent.
-                    let path = if at.last_key() == Some(field) { at.clone() } else { at.key(field) };
+                    let path = if at.last_key() == Some(field) {
+                        at.clone()
+                    } else {
+                        at.key(field)
+                    };
                     let hint = expected_list(&message);
                     errors.push(ConfigError::new(
                         path.clone(),
@@ -278,7 +297,11 @@ mod tests {
 
     #[test]
     fn key_path_displays_like_the_contract() {
-        let p = KeyPath::root().key("inbound").key("routes").index(2).key("require");
+        let p = KeyPath::root()
+            .key("inbound")
+            .key("routes")
+            .index(2)
+            .key("require");
         assert_eq!(p.to_string(), "inbound.routes[2].require");
     }
 

@@ -45,7 +45,9 @@ issuers:
 "#;
 
 fn inbound(routes: &str) -> String {
-    format!("{ISSUER}inbound:\n  listen: 127.0.0.1:8443\n  upstream: http://127.0.0.1:8080\n  routes:\n{routes}")
+    format!(
+        "{ISSUER}inbound:\n  listen: 127.0.0.1:8443\n  upstream: http://127.0.0.1:8080\n  routes:\n{routes}"
+    )
 }
 
 fn outbound(credentials: &str, routes: &str) -> String {
@@ -53,7 +55,8 @@ fn outbound(credentials: &str, routes: &str) -> String {
 }
 
 const SECRET_CRED: &str = "    api:\n      token_url: https://login.example.com/token\n      client_id: c1\n      scopes: [s]\n      auth:\n        client_secret: { env: SECRET }\n";
-const ONE_ROUTE: &str = "    - match: { host: api.internal }\n      upstream: https://api.example.com\n      credential: api\n";
+const ONE_ROUTE: &str =
+    "    - match: { host: api.internal }\n      upstream: https://api.example.com\n      credential: api\n";
 
 #[test]
 fn the_contract_example_shape_is_accepted() {
@@ -62,14 +65,17 @@ fn the_contract_example_shape_is_accepted() {
         inbound(
             "    - match: { path_prefix: /healthz }\n      allow_anonymous: true\n    - name: read\n      match: { path_prefix: /orders, methods: [GET] }\n      require: { issuers: [entra], roles_any: [Orders.Read], azpacr: [\"2\"] }\n"
         ),
-        outbound(SECRET_CRED, ONE_ROUTE).replace("outbound:", "outbound:")
+        outbound(SECRET_CRED, ONE_ROUTE)
     );
     let config = load(&yaml).expect("valid");
     let inbound = config.inbound.expect("inbound");
     assert_eq!(inbound.routes.len(), 2);
     assert_eq!(inbound.routes[0].label, "0");
     assert_eq!(inbound.routes[1].label, "read");
-    assert_eq!(config.outbound.expect("outbound").routes[0].credential, CredentialId(0));
+    assert_eq!(
+        config.outbound.expect("outbound").routes[0].credential,
+        CredentialId(0)
+    );
 }
 
 #[test]
@@ -85,7 +91,10 @@ fn unknown_key_is_reported_with_its_full_path_and_line() {
         "    - match: { path_prefix: /a }\n      allow_anonymous: true\n    - match: { path_prefix: /orders }\n      require:\n        roles_anyy: [Orders.Read]\n",
     );
     let errs = errors(&yaml);
-    let e = errs.iter().find(|e| e.path == "inbound.routes[1].require.roles_anyy").expect("path");
+    let e = errs
+        .iter()
+        .find(|e| e.path == "inbound.routes[1].require.roles_anyy")
+        .expect("path");
     assert!(e.message.contains("unknown key"), "{e}");
     assert_eq!(e.position.map(|p| (p.line, p.column)), Some((15, 9)), "{e}");
 }
@@ -103,19 +112,30 @@ fn every_unknown_key_is_reported_not_just_the_first() {
 fn unknown_keys_and_semantic_errors_are_reported_together() {
     let yaml = "admin:\n  listen: nonsense\nfoo: 1\n";
     let paths: Vec<_> = errors(yaml).into_iter().map(|e| e.path).collect();
-    assert!(paths.contains(&"foo".to_string()) && paths.contains(&"admin.listen".to_string()), "{paths:?}");
+    assert!(
+        paths.contains(&"foo".to_string()) && paths.contains(&"admin.listen".to_string()),
+        "{paths:?}"
+    );
 }
 
 #[test]
 fn misspelled_key_inside_auth_is_rejected() {
     let cred = SECRET_CRED.replace("client_secret:", "client_secrett:");
-    assert_error_at(&outbound(&cred, ONE_ROUTE), "outbound.credentials.api.auth.client_secrett", "unknown key");
+    assert_error_at(
+        &outbound(&cred, ONE_ROUTE),
+        "outbound.credentials.api.auth.client_secrett",
+        "unknown key",
+    );
 }
 
 #[test]
 fn misspelled_key_inside_a_secret_is_rejected() {
     let cred = SECRET_CRED.replace("{ env: SECRET }", "{ fil: x }");
-    assert_error_at(&outbound(&cred, ONE_ROUTE), "outbound.credentials.api.auth.client_secret.fil", "unknown key");
+    assert_error_at(
+        &outbound(&cred, ONE_ROUTE),
+        "outbound.credentials.api.auth.client_secret.fil",
+        "unknown key",
+    );
 }
 
 #[test]
@@ -128,19 +148,38 @@ fn yaml_syntax_error_has_a_position() {
 #[test]
 fn route_naming_an_unknown_issuer_is_refused() {
     let yaml = inbound("    - match: { path_prefix: /a }\n      require: { issuers: [entraa] }\n");
-    assert_error_at(&yaml, "inbound.routes[0].require.issuers[0]", "unknown issuer `entraa`");
+    assert_error_at(
+        &yaml,
+        "inbound.routes[0].require.issuers[0]",
+        "unknown issuer `entraa`",
+    );
 }
 
 #[test]
 fn route_naming_an_unknown_credential_is_refused() {
     let route = ONE_ROUTE.replace("credential: api", "credential: nope");
-    assert_error_at(&outbound(SECRET_CRED, &route), "outbound.routes[0].credential", "unknown credential `nope`");
+    assert_error_at(
+        &outbound(SECRET_CRED, &route),
+        "outbound.routes[0].credential",
+        "unknown credential `nope`",
+    );
 }
 
 #[test]
 fn empty_requirement_lists_are_refused() {
-    for key in ["roles_any", "roles_all", "scopes_any", "scopes_all", "clients", "azpacr", "tenants", "issuers"] {
-        let yaml = inbound(&format!("    - match: {{ path_prefix: /a }}\n      require: {{ {key}: [] }}\n"));
+    for key in [
+        "roles_any",
+        "roles_all",
+        "scopes_any",
+        "scopes_all",
+        "clients",
+        "azpacr",
+        "tenants",
+        "issuers",
+    ] {
+        let yaml = inbound(&format!(
+            "    - match: {{ path_prefix: /a }}\n      require: {{ {key}: [] }}\n"
+        ));
         assert_error_at(&yaml, &format!("inbound.routes[0].require.{key}"), "empty list");
     }
 }
@@ -169,13 +208,18 @@ fn route_with_neither_require_nor_anonymous_is_refused() {
 
 #[test]
 fn route_with_both_require_and_anonymous_is_refused() {
-    let yaml = inbound("    - match: { path_prefix: /a }\n      allow_anonymous: true\n      require: { roles_any: [r] }\n");
+    let yaml = inbound(
+        "    - match: { path_prefix: /a }\n      allow_anonymous: true\n      require: { roles_any: [r] }\n",
+    );
     assert_error_at(&yaml, "inbound.routes[0]", "both");
 }
 
 #[test]
 fn invalid_urls_are_refused() {
-    let yaml = ISSUER.replace("jwks_uri: https://login.microsoftonline.com/t1/discovery/v2.0/keys", "jwks_uri: not a url");
+    let yaml = ISSUER.replace(
+        "jwks_uri: https://login.microsoftonline.com/t1/discovery/v2.0/keys",
+        "jwks_uri: not a url",
+    );
     assert_error_at(&yaml, "issuers.entra.jwks_uri", "not a valid URL");
     let yaml = inbound("    - match: { path_prefix: /a }\n      allow_anonymous: true\n")
         .replace("upstream: http://127.0.0.1:8080", "upstream: ftp://x");
@@ -184,8 +228,15 @@ fn invalid_urls_are_refused() {
 
 #[test]
 fn token_url_over_plain_http_is_refused_unless_loopback() {
-    let cred = SECRET_CRED.replace("https://login.example.com/token", "http://login.example.com/token");
-    assert_error_at(&outbound(&cred, ONE_ROUTE), "outbound.credentials.api.token_url", "loopback");
+    let cred = SECRET_CRED.replace(
+        "https://login.example.com/token",
+        "http://login.example.com/token",
+    );
+    assert_error_at(
+        &outbound(&cred, ONE_ROUTE),
+        "outbound.credentials.api.token_url",
+        "loopback",
+    );
     for host in ["127.0.0.1:9000", "localhost:9000", "[::1]:9000"] {
         let cred = SECRET_CRED.replace("https://login.example.com/token", &format!("http://{host}/token"));
         load(&outbound(&cred, ONE_ROUTE)).unwrap_or_else(|e| panic!("{host}: {e:?}"));
@@ -195,7 +246,11 @@ fn token_url_over_plain_http_is_refused_unless_loopback() {
 #[test]
 fn outbound_upstream_over_plain_http_is_refused_unless_loopback() {
     let route = ONE_ROUTE.replace("https://api.example.com", "http://api.example.com");
-    assert_error_at(&outbound(SECRET_CRED, &route), "outbound.routes[0].upstream", "loopback");
+    assert_error_at(
+        &outbound(SECRET_CRED, &route),
+        "outbound.routes[0].upstream",
+        "loopback",
+    );
 }
 
 #[test]
@@ -204,15 +259,28 @@ fn duplicate_route_names_are_refused() {
         "    - name: a\n      match: { path_prefix: /a }\n      allow_anonymous: true\n    - name: a\n      match: { path_prefix: /b }\n      allow_anonymous: true\n",
     );
     assert_error_at(&yaml, "inbound.routes[1].name", "duplicate route name");
-    let route = format!("    - name: x\n{}    - name: x\n{}", &ONE_ROUTE[4..].replace("- ", "  "), &ONE_ROUTE[4..].replace("- ", "  "));
+    let route = format!(
+        "    - name: x\n{}    - name: x\n{}",
+        &ONE_ROUTE[4..].replace("- ", "  "),
+        &ONE_ROUTE[4..].replace("- ", "  ")
+    );
     let route = route.replace("    - name: x\n  match", "    - name: x\n      match");
-    assert_error_at(&outbound(SECRET_CRED, &route), "outbound.routes[1].name", "duplicate route name");
+    assert_error_at(
+        &outbound(SECRET_CRED, &route),
+        "outbound.routes[1].name",
+        "duplicate route name",
+    );
 }
 
 #[test]
 fn unknown_http_methods_are_refused() {
-    let yaml = inbound("    - match: { path_prefix: /a, methods: [GET, FETCH] }\n      allow_anonymous: true\n");
-    assert_error_at(&yaml, "inbound.routes[0].match.methods[1]", "unknown HTTP method `FETCH`");
+    let yaml =
+        inbound("    - match: { path_prefix: /a, methods: [GET, FETCH] }\n      allow_anonymous: true\n");
+    assert_error_at(
+        &yaml,
+        "inbound.routes[0].match.methods[1]",
+        "unknown HTTP method `FETCH`",
+    );
 }
 
 #[test]
@@ -240,21 +308,35 @@ fn default_algorithm_is_rs256_only() {
 #[test]
 fn path_prefix_must_start_with_a_slash() {
     let yaml = inbound("    - match: { path_prefix: orders }\n      allow_anonymous: true\n");
-    assert_error_at(&yaml, "inbound.routes[0].match.path_prefix", "must start with `/`");
+    assert_error_at(
+        &yaml,
+        "inbound.routes[0].match.path_prefix",
+        "must start with `/`",
+    );
 }
 
 #[test]
 fn tenant_placeholder_without_tenants_is_refused() {
-    let yaml = ISSUER.replace("microsoftonline.com/t1/v2.0\n", "microsoftonline.com/{tenantid}/v2.0\n");
+    let yaml = ISSUER.replace(
+        "microsoftonline.com/t1/v2.0\n",
+        "microsoftonline.com/{tenantid}/v2.0\n",
+    );
     assert_error_at(&yaml, "issuers.entra.issuer", "`tenants` is missing");
 }
 
 #[test]
 fn tenant_placeholder_with_tenants_compiles_to_a_template() {
-    let yaml = ISSUER.replace("microsoftonline.com/t1/v2.0\n", "microsoftonline.com/{tenantid}/v2.0\n    tenants: [t1, t2]\n");
+    let yaml = ISSUER.replace(
+        "microsoftonline.com/t1/v2.0\n",
+        "microsoftonline.com/{tenantid}/v2.0\n    tenants: [t1, t2]\n",
+    );
     let config = load(&yaml).expect("valid");
     match &config.issuers[0].issuer {
-        IssuerPattern::Tenant { prefix, suffix, tenants } => {
+        IssuerPattern::Tenant {
+            prefix,
+            suffix,
+            tenants,
+        } => {
             assert_eq!(prefix, "https://login.microsoftonline.com/");
             assert_eq!(suffix, "/v2.0");
             assert_eq!(tenants.len(), 2);
@@ -265,31 +347,58 @@ fn tenant_placeholder_with_tenants_compiles_to_a_template() {
 
 #[test]
 fn more_than_one_auth_method_is_refused() {
-    let cred = SECRET_CRED.replace("client_secret: { env: SECRET }", "client_secret: { env: SECRET }\n        managed_identity: {}");
-    assert_error_at(&outbound(&cred, ONE_ROUTE), "outbound.credentials.api.auth", "more than one method");
+    let cred = SECRET_CRED.replace(
+        "client_secret: { env: SECRET }",
+        "client_secret: { env: SECRET }\n        managed_identity: {}",
+    );
+    assert_error_at(
+        &outbound(&cred, ONE_ROUTE),
+        "outbound.credentials.api.auth",
+        "more than one method",
+    );
 }
 
 #[test]
 fn no_auth_method_is_refused() {
-    let cred = SECRET_CRED.replace("client_secret: { env: SECRET }", "{}").replace("auth:\n        {}", "auth: {}");
-    assert_error_at(&outbound(&cred, ONE_ROUTE), "outbound.credentials.api.auth", "needs one of");
+    let cred = SECRET_CRED
+        .replace("client_secret: { env: SECRET }", "{}")
+        .replace("auth:\n        {}", "auth: {}");
+    assert_error_at(
+        &outbound(&cred, ONE_ROUTE),
+        "outbound.credentials.api.auth",
+        "needs one of",
+    );
 }
 
 #[test]
 fn literal_secret_is_refused() {
     let cred = SECRET_CRED.replace("{ env: SECRET }", "hunter2");
     let errs = errors(&outbound(&cred, ONE_ROUTE));
-    let e = errs.iter().find(|e| e.path == "outbound.credentials.api.auth.client_secret").expect("path");
+    let e = errs
+        .iter()
+        .find(|e| e.path == "outbound.credentials.api.auth.client_secret")
+        .expect("path");
     assert!(e.message.contains("literal secret"), "{e}");
-    assert!(!e.to_string().contains("hunter2"), "the secret leaked into the error: {e}");
+    assert!(
+        !e.to_string().contains("hunter2"),
+        "the secret leaked into the error: {e}"
+    );
 }
 
 #[test]
 fn secret_needs_exactly_one_of_file_or_env() {
     let cred = SECRET_CRED.replace("{ env: SECRET }", "{ env: SECRET, file: s.txt }");
-    assert_error_at(&outbound(&cred, ONE_ROUTE), "outbound.credentials.api.auth.client_secret", "exactly one of");
+    assert_error_at(
+        &outbound(&cred, ONE_ROUTE),
+        "outbound.credentials.api.auth.client_secret",
+        "exactly one of",
+    );
     let cred = SECRET_CRED.replace("{ env: SECRET }", "{ method: basic }");
-    assert_error_at(&outbound(&cred, ONE_ROUTE), "outbound.credentials.api.auth.client_secret", "exactly one of");
+    assert_error_at(
+        &outbound(&cred, ONE_ROUTE),
+        "outbound.credentials.api.auth.client_secret",
+        "exactly one of",
+    );
 }
 
 #[test]
@@ -308,7 +417,10 @@ fn paths_resolve_against_the_config_folder() {
 #[test]
 fn workload_identity_takes_its_defaults_from_the_aks_webhook_variables() {
     let env = FakeEnv(HashMap::from([
-        ("AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token"),
+        (
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "/var/run/secrets/azure/tokens/azure-identity-token",
+        ),
         ("AZURE_CLIENT_ID", "cid"),
         ("AZURE_TENANT_ID", "tid"),
         ("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com/"),
@@ -316,10 +428,20 @@ fn workload_identity_takes_its_defaults_from_the_aks_webhook_variables() {
     let cred = "    api:\n      scopes: [api://x/.default]\n      auth:\n        workload_identity:\n";
     let config = Config::from_yaml(&outbound(cred, ONE_ROUTE), Path::new("/"), &env).expect("valid");
     match &config.outbound.expect("outbound").credentials[0].auth {
-        CredentialAuth::WorkloadIdentity { token_url, client_id, token_file } => {
-            assert_eq!(token_url.as_str(), "https://login.microsoftonline.com/tid/oauth2/v2.0/token");
+        CredentialAuth::WorkloadIdentity {
+            token_url,
+            client_id,
+            token_file,
+        } => {
+            assert_eq!(
+                token_url.as_str(),
+                "https://login.microsoftonline.com/tid/oauth2/v2.0/token"
+            );
             assert_eq!(client_id, "cid");
-            assert_eq!(token_file, Path::new("/var/run/secrets/azure/tokens/azure-identity-token"));
+            assert_eq!(
+                token_file,
+                Path::new("/var/run/secrets/azure/tokens/azure-identity-token")
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -329,7 +451,11 @@ fn workload_identity_takes_its_defaults_from_the_aks_webhook_variables() {
 fn workload_identity_without_env_names_what_is_missing() {
     let cred = "    api:\n      scopes: [api://x/.default]\n      auth:\n        workload_identity:\n";
     let yaml = outbound(cred, ONE_ROUTE);
-    assert_error_at(&yaml, "outbound.credentials.api.auth.workload_identity", "AZURE_FEDERATED_TOKEN_FILE");
+    assert_error_at(
+        &yaml,
+        "outbound.credentials.api.auth.workload_identity",
+        "AZURE_FEDERATED_TOKEN_FILE",
+    );
     assert_error_at(&yaml, "outbound.credentials.api", "AZURE_CLIENT_ID");
     assert_error_at(&yaml, "outbound.credentials.api", "AZURE_TENANT_ID");
 }
@@ -340,37 +466,64 @@ fn managed_identity_resource_is_the_scope_without_default() {
     let config = load(&outbound(cred, ONE_ROUTE)).expect("valid");
     assert_eq!(
         config.outbound.expect("outbound").credentials[0].auth,
-        CredentialAuth::ManagedIdentity { resource: "api://x".into(), client_id: Some("u1".into()) }
+        CredentialAuth::ManagedIdentity {
+            resource: "api://x".into(),
+            client_id: Some("u1".into())
+        }
     );
 }
 
 #[test]
 fn managed_identity_takes_exactly_one_scope() {
     let cred = "    api:\n      scopes: [a, b]\n      auth:\n        managed_identity:\n";
-    assert_error_at(&outbound(cred, ONE_ROUTE), "outbound.credentials.api.scopes", "exactly one scope");
+    assert_error_at(
+        &outbound(cred, ONE_ROUTE),
+        "outbound.credentials.api.scopes",
+        "exactly one scope",
+    );
 }
 
 #[test]
 fn outbound_route_needs_a_match() {
     let route = ONE_ROUTE.replace("{ host: api.internal }", "{}");
-    assert_error_at(&outbound(SECRET_CRED, &route), "outbound.routes[0].match", "needs `host`");
+    assert_error_at(
+        &outbound(SECRET_CRED, &route),
+        "outbound.routes[0].match",
+        "needs `host`",
+    );
 }
 
 #[test]
 fn outbound_host_match_keeps_an_optional_port() {
     let route = ONE_ROUTE.replace("api.internal", "API.internal:8080");
     let config = load(&outbound(SECRET_CRED, &route)).expect("valid");
-    let host = config.outbound.expect("outbound").routes[0].host.clone().expect("host");
-    assert_eq!(host, HostMatch { host: "api.internal".into(), port: Some(8080) });
+    let host = config.outbound.expect("outbound").routes[0]
+        .host
+        .clone()
+        .expect("host");
+    assert_eq!(
+        host,
+        HostMatch {
+            host: "api.internal".into(),
+            port: Some(8080)
+        }
+    );
 }
 
 #[test]
 fn forward_claims_refuses_reserved_and_invalid_headers() {
     let base = inbound("    - match: { path_prefix: /a }\n      allow_anonymous: true\n");
-    let yaml = base.replace("  routes:\n", "  forward_claims: { Authorization: azp }\n  routes:\n");
+    let yaml = base.replace(
+        "  routes:\n",
+        "  forward_claims: { Authorization: azp }\n  routes:\n",
+    );
     assert_error_at(&yaml, "inbound.forward_claims.Authorization", "reserved");
     let yaml = base.replace("  routes:\n", "  forward_claims: { \"X Bad\": azp }\n  routes:\n");
-    assert_error_at(&yaml, "inbound.forward_claims.X Bad", "not a valid HTTP header name");
+    assert_error_at(
+        &yaml,
+        "inbound.forward_claims.X Bad",
+        "not a valid HTTP header name",
+    );
 }
 
 #[test]

@@ -44,7 +44,12 @@ pub(super) fn validate(
     base_dir: &Path,
     env: &dyn Env,
 ) -> Result<Config, Vec<ConfigError>> {
-    let mut check = Check { positions, base_dir, env, errors: Vec::new() };
+    let mut check = Check {
+        positions,
+        base_dir,
+        env,
+        errors: Vec::new(),
+    };
     let root = KeyPath::root();
 
     let admin = file.admin.and_then(|admin| {
@@ -72,7 +77,13 @@ pub(super) fn validate(
         .and_then(|o| check.outbound(&root.key("outbound"), o));
 
     if check.errors.is_empty() {
-        Ok(Config { admin, drain_timeout, issuers, inbound, outbound })
+        Ok(Config {
+            admin,
+            drain_timeout,
+            issuers,
+            inbound,
+            outbound,
+        })
     } else {
         Err(check.errors)
     }
@@ -83,7 +94,8 @@ pub(super) fn validate(
 impl Check<'_> {
     fn err(&mut self, path: &KeyPath, message: impl Into<String>) {
         let position = self.positions.find(path);
-        self.errors.push(ConfigError::new(path.clone(), position, message.into()));
+        self.errors
+            .push(ConfigError::new(path.clone(), position, message.into()));
     }
 
     /// Paths in the file are relative to the file's folder.
@@ -95,7 +107,10 @@ impl Check<'_> {
         match SocketAddr::from_str(raw) {
             Ok(addr) => Some(addr),
             Err(_) => {
-                self.err(path, format!("`{raw}` is not an address like 127.0.0.1:8443 or [::]:8443"));
+                self.err(
+                    path,
+                    format!("`{raw}` is not an address like 127.0.0.1:8443 or [::]:8443"),
+                );
                 None
             }
         }
@@ -114,7 +129,10 @@ impl Check<'_> {
             ("http", UrlRule::AnyHttp) => true,
             ("http", UrlRule::Secure) if is_loopback(&url) => true,
             ("http", UrlRule::Secure) => {
-                self.err(path, "plain http is only allowed to a loopback address: use https");
+                self.err(
+                    path,
+                    "plain http is only allowed to a loopback address: use https",
+                );
                 return None;
             }
             _ => false,
@@ -146,7 +164,10 @@ impl Check<'_> {
 
     fn present_list(&mut self, path: &KeyPath, values: Option<Vec<String>>) -> Vec<String> {
         if matches!(&values, Some(v) if v.is_empty()) {
-            self.err(path, "must not be an empty list (leave the key out for no constraint)");
+            self.err(
+                path,
+                "must not be an empty list (leave the key out for no constraint)",
+            );
         }
         self.list(path, values)
     }
@@ -161,7 +182,14 @@ impl Check<'_> {
         if self.errors.len() > before {
             return None;
         }
-        Some(Issuer { name, issuer: issuer?, keys: keys?, audiences, algorithms, leeway })
+        Some(Issuer {
+            name,
+            issuer: issuer?,
+            keys: keys?,
+            audiences,
+            algorithms,
+            leeway,
+        })
     }
 
     fn issuer_pattern(&mut self, path: &KeyPath, file: &FileIssuer) -> Option<IssuerPattern> {
@@ -175,7 +203,10 @@ impl Check<'_> {
         match (placeholders, tenants.is_empty()) {
             (0, true) => Some(IssuerPattern::Exact(raw.clone())),
             (0, false) => {
-                self.err(&path.key("tenants"), "only applies to an issuer containing {tenantid}");
+                self.err(
+                    &path.key("tenants"),
+                    "only applies to an issuer containing {tenantid}",
+                );
                 None
             }
             (1, true) => {
@@ -201,18 +232,31 @@ impl Check<'_> {
     }
 
     fn key_source(&mut self, path: &KeyPath, file: &FileIssuer) -> Option<KeySource> {
-        let given = [file.discovery_url.is_some(), file.jwks_uri.is_some(), file.jwks_file.is_some()];
+        let given = [
+            file.discovery_url.is_some(),
+            file.jwks_uri.is_some(),
+            file.jwks_file.is_some(),
+        ];
         if given.iter().filter(|g| **g).count() != 1 {
-            self.err(path, "needs exactly one of `discovery_url`, `jwks_uri`, `jwks_file`");
+            self.err(
+                path,
+                "needs exactly one of `discovery_url`, `jwks_uri`, `jwks_file`",
+            );
             return None;
         }
         if let Some(raw) = &file.discovery_url {
-            return self.url(&path.key("discovery_url"), raw, UrlRule::Secure).map(KeySource::Discovery);
+            return self
+                .url(&path.key("discovery_url"), raw, UrlRule::Secure)
+                .map(KeySource::Discovery);
         }
         if let Some(raw) = &file.jwks_uri {
-            return self.url(&path.key("jwks_uri"), raw, UrlRule::Secure).map(KeySource::JwksUri);
+            return self
+                .url(&path.key("jwks_uri"), raw, UrlRule::Secure)
+                .map(KeySource::JwksUri);
         }
-        file.jwks_file.as_deref().map(|p| KeySource::JwksFile(self.file_path(p)))
+        file.jwks_file
+            .as_deref()
+            .map(|p| KeySource::JwksFile(self.file_path(p)))
     }
 
     fn algorithms(&mut self, path: &KeyPath, names: Option<Vec<String>>) -> Vec<Algorithm> {
@@ -249,9 +293,9 @@ fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
         "ES256" => Ok(Algorithm::ES256),
         "ES384" => Ok(Algorithm::ES384),
         "EdDSA" => Ok(Algorithm::EdDSA),
-        "HS256" | "HS384" | "HS512" => {
-            Err(format!("`{name}` (a shared-secret algorithm) is not supported: use a public-key algorithm"))
-        }
+        "HS256" | "HS384" | "HS512" => Err(format!(
+            "`{name}` (a shared-secret algorithm) is not supported: use a public-key algorithm"
+        )),
         _ => Err(format!(
             "unknown algorithm `{name}` (one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)"
         )),

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use http::{HeaderName, Method};
 
-use super::super::file::{FileInbound, FileInboundRoute, FileMode, FileRequirement, FileUpstreamProtocol, OneOrMany};
+use super::super::file::{
+    FileInbound, FileInboundRoute, FileMode, FileRequirement, FileUpstreamProtocol, OneOrMany,
+};
 use super::super::model::{
     Access, ClaimRequirement, ForwardClaim, Inbound, InboundRoute, IssuerId, Mode, PathPrefix, Requirement,
     TlsFiles, UpstreamProtocol,
@@ -38,17 +40,27 @@ const RESERVED_HEADERS: &[&str] = &[
     "x-forwarded-host",
 ];
 
-const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"];
+const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+];
 
 impl Check<'_> {
-    pub(super) fn inbound(&mut self, path: &KeyPath, file: FileInbound, issuers: &[String]) -> Option<Inbound> {
+    pub(super) fn inbound(
+        &mut self,
+        path: &KeyPath,
+        file: FileInbound,
+        issuers: &[String],
+    ) -> Option<Inbound> {
         let before = self.errors.len();
         let listen = self.listen(&path.key("listen"), &file.listen);
         let upstream = self.url(&path.key("upstream"), &file.upstream, UrlRule::AnyHttp);
-        if let Some(url) = &upstream {
-            if url.path() != "/" || url.query().is_some() {
-                self.err(&path.key("upstream"), "must be scheme://host:port only, without a path or query");
-            }
+        if let Some(url) = &upstream
+            && (url.path() != "/" || url.query().is_some())
+        {
+            self.err(
+                &path.key("upstream"),
+                "must be scheme://host:port only, without a path or query",
+            );
         }
         let tls = file.tls.map(|t| TlsFiles {
             cert_file: self.file_path(&t.cert_file),
@@ -100,7 +112,10 @@ impl Check<'_> {
                 continue;
             }
             if !seen.insert(name.clone()) {
-                self.err(&at, format!("header `{header}` is listed twice (names are case-insensitive)"));
+                self.err(
+                    &at,
+                    format!("header `{header}` is listed twice (names are case-insensitive)"),
+                );
                 continue;
             }
             if claim.trim().is_empty() {
@@ -112,7 +127,12 @@ impl Check<'_> {
         out
     }
 
-    fn inbound_routes(&mut self, path: &KeyPath, routes: Vec<FileInboundRoute>, issuers: &[String]) -> Vec<InboundRoute> {
+    fn inbound_routes(
+        &mut self,
+        path: &KeyPath,
+        routes: Vec<FileInboundRoute>,
+        issuers: &[String],
+    ) -> Vec<InboundRoute> {
         let mut names = HashSet::new();
         let mut out = Vec::new();
         for (i, route) in routes.into_iter().enumerate() {
@@ -131,7 +151,13 @@ impl Check<'_> {
         out
     }
 
-    fn inbound_route(&mut self, path: &KeyPath, index: usize, route: FileInboundRoute, issuers: &[String]) -> Option<InboundRoute> {
+    fn inbound_route(
+        &mut self,
+        path: &KeyPath,
+        index: usize,
+        route: FileInboundRoute,
+        issuers: &[String],
+    ) -> Option<InboundRoute> {
         let prefix_path = path.key("match").key("path_prefix");
         let path_prefix = match PathPrefix::parse(&route.matches.path_prefix) {
             Ok(p) => Some(p),
@@ -150,7 +176,9 @@ impl Check<'_> {
                 None
             }
             (Some(true), None) => Some(Access::Anonymous),
-            (_, Some(req)) => self.requirement(&path.key("require"), req, issuers).map(Access::Require),
+            (_, Some(req)) => self
+                .requirement(&path.key("require"), req, issuers)
+                .map(|r| Access::Require(Box::new(r))),
             (_, None) => {
                 self.err(path, "has neither `require` nor `allow_anonymous: true`");
                 None
@@ -166,7 +194,10 @@ impl Check<'_> {
 
     fn methods(&mut self, path: &KeyPath, names: Vec<String>) -> Vec<Method> {
         if names.is_empty() {
-            self.err(path, "must not be an empty list (leave the key out for every method)");
+            self.err(
+                path,
+                "must not be an empty list (leave the key out for every method)",
+            );
         }
         let mut out = Vec::new();
         for (i, name) in names.iter().enumerate() {
@@ -175,13 +206,21 @@ impl Check<'_> {
                     out.push(m);
                 }
             } else {
-                self.err(&path.index(i), format!("unknown HTTP method `{name}` (one of {})", METHODS.join(", ")));
+                self.err(
+                    &path.index(i),
+                    format!("unknown HTTP method `{name}` (one of {})", METHODS.join(", ")),
+                );
             }
         }
         out
     }
 
-    fn requirement(&mut self, path: &KeyPath, file: FileRequirement, issuers: &[String]) -> Option<Requirement> {
+    fn requirement(
+        &mut self,
+        path: &KeyPath,
+        file: FileRequirement,
+        issuers: &[String],
+    ) -> Option<Requirement> {
         if issuers.is_empty() {
             self.err(path, "requires a token, but no `issuers` are configured");
             return None;
@@ -199,10 +238,17 @@ impl Check<'_> {
             claims: Vec::new(),
             any_of: Vec::new(),
         };
-        for (i, name) in self.present_list(&path.key("issuers"), file.issuers).into_iter().enumerate() {
+        for (i, name) in self
+            .present_list(&path.key("issuers"), file.issuers)
+            .into_iter()
+            .enumerate()
+        {
             match issuers.iter().position(|n| *n == name) {
                 Some(id) => req.issuers.push(IssuerId(id)),
-                None => self.err(&path.key("issuers").index(i), format!("unknown issuer `{name}` (not under `issuers:`)")),
+                None => self.err(
+                    &path.key("issuers").index(i),
+                    format!("unknown issuer `{name}` (not under `issuers:`)"),
+                ),
             }
         }
         for (claim, values) in file.claims.unwrap_or_default() {
@@ -224,7 +270,10 @@ impl Check<'_> {
             }
         }
         if req == Requirement::default() && self.errors.len() == before {
-            self.err(path, "is empty: name what a token must carry (e.g. `issuers: [name]` for any valid token)");
+            self.err(
+                path,
+                "is empty: name what a token must carry (e.g. `issuers: [name]` for any valid token)",
+            );
         }
         (self.errors.len() == before).then_some(req)
     }

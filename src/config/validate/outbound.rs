@@ -9,8 +9,8 @@ use url::Url;
 
 use super::super::file::{FileAuth, FileCredential, FileOutbound, FileOutboundRoute, FileSecretMethod};
 use super::super::model::{
-    AssertionAlgorithm, Credential, CredentialAuth, CredentialId, HostMatch, Outbound, OutboundRoute, PathPrefix,
-    SecretMethod, SecretSource,
+    AssertionAlgorithm, Credential, CredentialAuth, CredentialId, HostMatch, Outbound, OutboundRoute,
+    PathPrefix, SecretMethod, SecretSource,
 };
 use super::super::source::KeyPath;
 use super::{Check, UrlRule, route_label};
@@ -32,10 +32,10 @@ impl Check<'_> {
         let mut routes = Vec::new();
         for (i, route) in file.routes.into_iter().enumerate() {
             let at = path.key("routes").index(i);
-            if let Some(name) = &route.name {
-                if !route_names.insert(name.clone()) {
-                    self.err(&at.key("name"), format!("duplicate route name `{name}`"));
-                }
+            if let Some(name) = &route.name
+                && !route_names.insert(name.clone())
+            {
+                self.err(&at.key("name"), format!("duplicate route name `{name}`"));
             }
             if let Some(route) = self.outbound_route(&at, i, route, &names) {
                 routes.push(route);
@@ -72,7 +72,12 @@ impl Check<'_> {
 
     fn auth(&mut self, path: &KeyPath, file: &FileCredential) -> Option<CredentialAuth> {
         let auth_path = path.key("auth");
-        let FileAuth { client_secret, private_key_jwt, workload_identity, managed_identity } = &file.auth;
+        let FileAuth {
+            client_secret,
+            private_key_jwt,
+            workload_identity,
+            managed_identity,
+        } = &file.auth;
         let given = [
             client_secret.is_some(),
             private_key_jwt.is_some(),
@@ -99,7 +104,10 @@ impl Check<'_> {
                 (Some(p), _) => Some(self.file_path(p)),
                 (None, Some(env)) => Some(PathBuf::from(env)),
                 (None, None) => {
-                    self.err(&wi_path, "needs `token_file` (AZURE_FEDERATED_TOKEN_FILE is not set)");
+                    self.err(
+                        &wi_path,
+                        "needs `token_file` (AZURE_FEDERATED_TOKEN_FILE is not set)",
+                    );
                     None
                 }
             };
@@ -159,15 +167,29 @@ impl Check<'_> {
         })
     }
 
-    fn managed_identity(&mut self, path: &KeyPath, file: &FileCredential, client_id: Option<String>) -> Option<CredentialAuth> {
+    fn managed_identity(
+        &mut self,
+        path: &KeyPath,
+        file: &FileCredential,
+        client_id: Option<String>,
+    ) -> Option<CredentialAuth> {
         if file.token_url.is_some() {
-            self.err(&path.key("token_url"), "is not used with `managed_identity` (the platform's endpoint is)");
+            self.err(
+                &path.key("token_url"),
+                "is not used with `managed_identity` (the platform's endpoint is)",
+            );
         }
         if file.client_id.is_some() {
-            self.err(&path.key("client_id"), "use `auth.managed_identity.client_id` for a user-assigned identity");
+            self.err(
+                &path.key("client_id"),
+                "use `auth.managed_identity.client_id` for a user-assigned identity",
+            );
         }
         if file.scopes.len() != 1 {
-            self.err(&path.key("scopes"), "`managed_identity` takes exactly one scope (its resource)");
+            self.err(
+                &path.key("scopes"),
+                "`managed_identity` takes exactly one scope (its resource)",
+            );
             return None;
         }
         let scope = &file.scopes[0];
@@ -196,21 +218,42 @@ impl Check<'_> {
         if let Some(raw) = &file.token_url {
             return self.url(&path.key("token_url"), raw, UrlRule::Secure);
         }
-        let tenant = if from_env { self.env.var("AZURE_TENANT_ID") } else { None };
+        let tenant = if from_env {
+            self.env.var("AZURE_TENANT_ID")
+        } else {
+            None
+        };
         let Some(tenant) = tenant else {
-            let hint = if from_env { " (AZURE_TENANT_ID is not set)" } else { "" };
+            let hint = if from_env {
+                " (AZURE_TENANT_ID is not set)"
+            } else {
+                ""
+            };
             self.err(path, format!("needs `token_url`{hint}"));
             return None;
         };
-        let authority = self.env.var("AZURE_AUTHORITY_HOST").unwrap_or_else(|| DEFAULT_AUTHORITY.into());
+        let authority = self
+            .env
+            .var("AZURE_AUTHORITY_HOST")
+            .unwrap_or_else(|| DEFAULT_AUTHORITY.into());
         let raw = format!("{}/{tenant}/oauth2/v2.0/token", authority.trim_end_matches('/'));
         self.url(&path.key("token_url"), &raw, UrlRule::Secure)
     }
 
-    fn outbound_route(&mut self, path: &KeyPath, index: usize, route: FileOutboundRoute, credentials: &[String]) -> Option<OutboundRoute> {
+    fn outbound_route(
+        &mut self,
+        path: &KeyPath,
+        index: usize,
+        route: FileOutboundRoute,
+        credentials: &[String],
+    ) -> Option<OutboundRoute> {
         let before = self.errors.len();
         let match_path = path.key("match");
-        let host = route.matches.host.as_deref().and_then(|h| self.host_match(&match_path.key("host"), h));
+        let host = route
+            .matches
+            .host
+            .as_deref()
+            .and_then(|h| self.host_match(&match_path.key("host"), h));
         let path_prefix = route.matches.path_prefix.as_deref().and_then(|raw| {
             PathPrefix::parse(raw)
                 .map_err(|why| self.err(&match_path.key("path_prefix"), format!("`{raw}` {why}")))
@@ -231,7 +274,10 @@ impl Check<'_> {
             None => {
                 self.err(
                     &path.key("credential"),
-                    format!("unknown credential `{}` (not under `outbound.credentials`)", route.credential),
+                    format!(
+                        "unknown credential `{}` (not under `outbound.credentials`)",
+                        route.credential
+                    ),
                 );
                 None
             }
@@ -251,9 +297,14 @@ impl Check<'_> {
     }
 
     fn host_match(&mut self, path: &KeyPath, raw: &str) -> Option<HostMatch> {
-        let parsed = http::uri::Authority::try_from(raw).ok().filter(|a| !a.host().is_empty() && !raw.contains('@'));
+        let parsed = http::uri::Authority::try_from(raw)
+            .ok()
+            .filter(|a| !a.host().is_empty() && !raw.contains('@'));
         match parsed {
-            Some(a) => Some(HostMatch { host: a.host().to_ascii_lowercase(), port: a.port_u16() }),
+            Some(a) => Some(HostMatch {
+                host: a.host().to_ascii_lowercase(),
+                port: a.port_u16(),
+            }),
             None => {
                 self.err(path, format!("`{raw}` is not a host or host:port"));
                 None

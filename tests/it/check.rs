@@ -1,0 +1,117 @@
+//! `tollgate check`: the shipped examples pass, broken files fail naming the key.
+
+use crate::support::{check, config_file, repo_path, tollgate};
+
+#[test]
+fn every_shipped_example_is_accepted() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(repo_path("config")).expect("config/") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let out = check(&path);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout.trim(), "ok", "{}", path.display());
+        seen += 1;
+    }
+    assert!(
+        seen >= 3,
+        "expected the inbound, outbound and full examples, saw {seen}"
+    );
+}
+
+#[test]
+fn a_typo_fails_with_exit_1_naming_the_key_and_line() {
+    let file = config_file(
+        r#"issuers:
+  entra:
+    issuer: https://login.microsoftonline.com/t/v2.0
+    jwks_uri: https://login.microsoftonline.com/t/discovery/v2.0/keys
+    audiences: [api://x]
+inbound:
+  listen: 127.0.0.1:8443
+  upstream: http://127.0.0.1:8080
+  routes:
+    - match: { path_prefix: /healthz }
+      allow_anonymous: true
+    - match: { path_prefix: /orders }
+      require:
+        roles_anyy: [Orders.Read]
+"#,
+    );
+    let out = check(&file.path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("inbound.routes[1].require.roles_anyy"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 14"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing on stdout when invalid");
+}
+
+#[test]
+fn every_problem_is_listed_in_one_run() {
+    let file = config_file(
+        "admin:\n  listen: nowhere\noutbound:\n  listen: 127.0.0.1:1\n  credentials: {}\n  routes:\n    - match: { host: a }\n      upstream: https://a.example.com\n      credential: missing\n",
+    );
+    let out = check(&file.path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("admin.listen"), "{stderr}");
+    assert!(stderr.contains("outbound.routes[0].credential"), "{stderr}");
+    assert!(stderr.contains("2 problem(s)"), "{stderr}");
+}
+
+#[test]
+fn a_literal_secret_fails_without_printing_it() {
+    let file = config_file(
+        "outbound:\n  listen: 127.0.0.1:1\n  credentials:\n    api:\n      token_url: https://idp.example.com/token\n      client_id: c\n      scopes: [s]\n      auth:\n        client_secret: sup3r-s3cret-value\n  routes: []\n",
+    );
+    let out = check(&file.path);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        all.contains("outbound.credentials.api.auth.client_secret"),
+        "{all}"
+    );
+    assert!(!all.contains("sup3r-s3cret-value"), "secret leaked: {all}");
+}
+
+#[test]
+fn a_missing_file_is_exit_1_and_bad_usage_is_exit_2() {
+    let out = check(std::path::Path::new("/nonexistent/tollgate.yaml"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+    let out = tollgate().arg("check").output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "no -c: usage error");
+    let out = tollgate().arg("frobnicate").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_config_file_may_come_from_tollgate_config() {
+    let out = tollgate()
+        .arg("check")
+        .env("TOLLGATE_CONFIG", repo_path("config/inbound.yaml"))
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,6 @@
+//! One integration binary: real processes and listeners on 127.0.0.1, spoken to over HTTP.
+
+mod check;
+mod run;
+mod server;
+mod support;
