@@ -6,9 +6,13 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod devissuer;
+pub mod inbound;
 pub mod logging;
 pub mod metrics;
+pub mod proxy;
 pub mod readiness;
+pub mod reply;
 pub mod secret;
 pub mod server;
 pub mod sidecar;

@@ -4,6 +4,8 @@
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::{Body, Incoming};
@@ -12,10 +14,29 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
+
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client side of the connection a request arrived on.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientConn {
+    pub peer: SocketAddr,
+    pub tls: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("TLS settings: {0}")]
+    Rustls(#[from] rustls::Error),
+}
 
 /// Fires once, when the process should stop. Cheap to clone.
 #[derive(Clone)]
@@ -51,16 +72,44 @@ pub async fn bind(name: &str, addr: SocketAddr) -> std::io::Result<TcpListener> 
         .map_err(|e| std::io::Error::new(e.kind(), format!("{name} listener cannot bind {addr}: {e}")))
 }
 
-/// Serve connections from `listener` until `shutdown` fires, then drain for at most `drain`.
-/// `make_service` builds the per-connection service from the peer address.
+/// A TLS acceptor for a certificate chain and private key in PEM files; ALPN h2, http/1.1.
+pub fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let file_err = |path: &Path, e: &dyn std::fmt::Display| TlsError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
+        .map_err(|e| file_err(cert_file, &e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_err(cert_file, &e))?;
+    if certs.is_empty() {
+        return Err(file_err(cert_file, &"no PEM certificate in it"));
+    }
+    // The key's own content never reaches an error message.
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .map_err(|_| file_err(key_file, &"no usable PEM private key"))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serve connections from `listener` (TLS-terminated when `tls` is given) until `shutdown`
+/// fires, then drain for at most `drain`. `make_service` builds each connection's service.
 pub async fn serve<F, S, B>(
     name: &'static str,
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     make_service: F,
     mut shutdown: ShutdownSignal,
     drain: Duration,
 ) where
-    F: Fn(SocketAddr) -> S,
+    F: Fn(ClientConn) -> S,
     S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -75,10 +124,22 @@ pub async fn serve<F, S, B>(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), make_service(peer));
-                    let conn = graceful.watch(conn.into_owned());
+                    let service = make_service(ClientConn { peer, tls: tls.is_some() });
+                    let builder = builder.clone();
+                    let watcher = graceful.watcher();
+                    let tls = tls.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = conn.await {
+                        let result = match tls {
+                            None => serve_io(&builder, watcher, stream, service).await,
+                            Some(acceptor) => {
+                                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                    Ok(Ok(tls_stream)) => serve_io(&builder, watcher, tls_stream, service).await,
+                                    Ok(Err(e)) => Err(e.into()),
+                                    Err(_) => Err("TLS handshake timed out".into()),
+                                }
+                            }
+                        };
+                        if let Err(e) = result {
                             tracing::debug!(listener = name, %peer, error = %e, "connection ended with an error");
                         }
                     });
@@ -104,4 +165,23 @@ pub async fn serve<F, S, B>(
             "drain timeout reached; closing remaining connections"
         );
     }
+}
+
+async fn serve_io<I, S, B>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    io: I,
+    service: S,
+) -> Result<(), BoxError>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    watcher.watch(conn.into_owned()).await
 }

@@ -25,6 +25,7 @@ async fn in_flight_requests_finish_after_shutdown_and_new_ones_are_refused() {
     let serving = tokio::spawn(server::serve(
         "test",
         listener,
+        None,
         |_| service_fn(slow),
         shutdown,
         Duration::from_secs(5),
@@ -58,6 +59,7 @@ async fn the_drain_timeout_bounds_the_wait() {
     let serving = tokio::spawn(server::serve(
         "test",
         listener,
+        None,
         move |_| service_fn(never),
         shutdown,
         Duration::from_millis(200),

@@ -1,0 +1,275 @@
+//! Inbound: validate the caller's JWT access token, enforce the route's policy, and only
+//! then forward to the protected service with the caller's identity as headers.
+//! `handle` loads the snapshot once, decides, then forwards or refuses; it alone logs,
+//! counts and renders.
+
+mod bearer;
+mod identity;
+pub mod jwks;
+pub mod jwt;
+pub mod keys;
+mod path_guard;
+pub mod policy;
+mod refusal;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use http::header::{self, HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use self::jwks::KeyCache;
+use self::jwt::{Claims, TokenError};
+use self::keys::KeyLookup;
+pub use self::refusal::Refusal;
+use crate::config::{Access, Inbound, InboundRoute, Issuer, IssuerId, Mode, Requirement};
+use crate::metrics::Metrics;
+use crate::proxy::{self, Body, Proxy, Target, Upstream};
+use crate::reply;
+use crate::server::ClientConn;
+
+/// Everything a request is decided with; replaced whole on reload.
+pub struct Snapshot {
+    pub inbound: Inbound,
+    pub issuers: Vec<Issuer>,
+    /// One key cache per issuer, same order as `issuers`.
+    pub keys: Vec<Arc<KeyCache>>,
+    pub upstream: Upstream,
+}
+
+/// The inbound listener's request handler.
+pub struct InboundService {
+    snapshot: ArcSwap<Snapshot>,
+    proxy: Proxy,
+    metrics: Metrics,
+}
+
+/// What to do with one request.
+struct Decision<'s> {
+    route: Option<&'s InboundRoute>,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    Allow {
+        identity: Vec<(HeaderName, HeaderValue)>,
+        client_id: Option<String>,
+    },
+    Anonymous,
+    Refuse(Refusal),
+}
+
+/// A token whose signature and claims were verified.
+struct Verified {
+    issuer: IssuerId,
+    claims: Claims,
+}
+
+// === impl InboundService ===
+
+impl InboundService {
+    pub fn new(snapshot: Snapshot, proxy: Proxy, metrics: Metrics) -> Self {
+        InboundService {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            proxy,
+            metrics,
+        }
+    }
+
+    /// Replace the policy; requests in flight finish on the one they loaded.
+    pub fn store(&self, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        conn: ClientConn,
+    ) -> Result<Response<Body>, Infallible> {
+        let started = Instant::now();
+        let snap = self.snapshot.load_full();
+        let grpc = reply::is_grpc(req.headers());
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let decision = decide(&snap, req.headers(), req.method(), req.uri().path()).await;
+        let route = decision.route.map(|r| r.label.as_str()).unwrap_or("none");
+        let audit = snap.inbound.mode == Mode::Audit;
+
+        let (label, reason, client_id, response) = match decision.outcome {
+            Outcome::Refuse(refusal) if !audit => {
+                ("deny", refusal.reason(), None, refusal.reply().render(grpc))
+            }
+            Outcome::Refuse(refusal) => {
+                tracing::warn!(target: "tollgate::audit", route, reason = refusal.reason(), detail = %refusal, "would deny");
+                let res = self.forward(&snap, req, Vec::new(), conn, grpc).await;
+                ("would_deny", refusal.reason(), None, res)
+            }
+            Outcome::Anonymous => (
+                "anonymous",
+                "none",
+                None,
+                self.forward(&snap, req, Vec::new(), conn, grpc).await,
+            ),
+            Outcome::Allow { identity, client_id } => (
+                "allow",
+                "ok",
+                client_id,
+                self.forward(&snap, req, identity, conn, grpc).await,
+            ),
+        };
+        let elapsed = started.elapsed();
+        self.metrics
+            .inbound_requests
+            .with_label_values(&[route, label, reason])
+            .inc();
+        self.metrics
+            .inbound_request_duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+        tracing::info!(
+            target: "tollgate::access",
+            side = "inbound",
+            route,
+            decision = label,
+            reason,
+            client_id = client_id.as_deref().unwrap_or("-"),
+            status = response.status().as_u16(),
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            method = %method,
+            path = %path,
+        );
+        Ok(response)
+    }
+
+    async fn forward(
+        &self,
+        snap: &Snapshot,
+        mut req: Request<Incoming>,
+        identity: Vec<(HeaderName, HeaderValue)>,
+        conn: ClientConn,
+        grpc: bool,
+    ) -> Response<Body> {
+        let uri = req.uri().clone();
+        let headers = req.headers_mut();
+        identity::remove_spoofed(headers, &snap.inbound.forward_claims);
+        if snap.inbound.strip_authorization {
+            headers.remove(header::AUTHORIZATION);
+        }
+        proxy::prepare(headers, &uri, conn);
+        for (name, value) in identity {
+            headers.insert(name, value);
+        }
+        let target = Target {
+            upstream: &snap.upstream,
+            path_and_query: uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            protocol: snap.inbound.upstream_protocol,
+            timeout: snap.inbound.upstream_timeout,
+        };
+        match self.proxy.forward(req, target).await {
+            Ok(res) => res,
+            Err(e) => {
+                tracing::warn!(side = "inbound", error = %e, "forwarding failed");
+                proxy::failure_reply(&e).render(grpc)
+            }
+        }
+    }
+}
+
+/// Path safety, then route, then (unless anonymous) token and policy.
+async fn decide<'s>(
+    snap: &'s Snapshot,
+    headers: &http::HeaderMap,
+    method: &http::Method,
+    raw_path: &str,
+) -> Decision<'s> {
+    let path = match path_guard::check(raw_path) {
+        Ok(p) => p,
+        Err(e) => {
+            return Decision {
+                route: None,
+                outcome: Outcome::Refuse(Refusal::Path(e)),
+            };
+        }
+    };
+    let Some(route) = policy::find_route(&snap.inbound.routes, method, &path) else {
+        return Decision {
+            route: None,
+            outcome: Outcome::Refuse(Refusal::NoRoute),
+        };
+    };
+    let outcome = match &route.access {
+        Access::Anonymous => Outcome::Anonymous,
+        Access::Require(requirement) => match authorize(snap, headers, requirement).await {
+            Ok(outcome) => outcome,
+            Err(refusal) => Outcome::Refuse(refusal),
+        },
+    };
+    Decision {
+        route: Some(route),
+        outcome,
+    }
+}
+
+async fn authorize(
+    snap: &Snapshot,
+    headers: &http::HeaderMap,
+    requirement: &Requirement,
+) -> Result<Outcome, Refusal> {
+    let token = bearer::extract(headers, snap.inbound.max_token_bytes)?;
+    let verified = verify(snap, token).await?;
+    let name = |id: IssuerId| snap.issuers[id.0].name.clone();
+    policy::evaluate(requirement, verified.issuer, &verified.claims, &name).map_err(Refusal::Policy)?;
+    let identity = identity::identity_headers(&snap.inbound.forward_claims, &verified.claims)?;
+    let client_id = ["azp", "appid"]
+        .iter()
+        .find_map(|c| verified.claims.get(*c).and_then(|v| v.as_str()))
+        .map(str::to_string);
+    Ok(Outcome::Allow { identity, client_id })
+}
+
+/// Verify with the keys of the issuer the token names, and only those.
+async fn verify(snap: &Snapshot, token: &str) -> Result<Verified, Refusal> {
+    let unverified = jwt::parse(token)?;
+    let id = jwt::select_issuer(&unverified, &snap.issuers)?;
+    let issuer = &snap.issuers[id.0];
+    jwt::check_algorithm(&unverified, issuer)?;
+    let cache = &snap.keys[id.0];
+    let unavailable = || Refusal::KeysUnavailable(issuer.name.clone());
+    let mut keys = cache.current().ok_or_else(unavailable)?;
+    let kid = unverified.kid.as_deref();
+    if let (Err(KeyLookup::UnknownKid), Some(kid)) = (keys.find(kid, unverified.alg), kid) {
+        cache.refresh_for_unknown_kid(kid).await;
+        keys = cache.current().ok_or_else(unavailable)?;
+    }
+    let key = keys.find(kid, unverified.alg).map_err(jwt::key_error)?;
+    jwt::verify_signature(&unverified, key)?;
+    jwt::validate_claims(&unverified.claims, issuer, unix_now())?;
+    Ok(Verified {
+        issuer: id,
+        claims: unverified.claims,
+    })
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl From<TokenError> for Outcome {
+    fn from(e: TokenError) -> Self {
+        Outcome::Refuse(Refusal::Token(e))
+    }
+}

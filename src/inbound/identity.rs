@@ -1,0 +1,102 @@
+//! Identity headers: the verified claims named in `forward_claims`, and the removal of
+//! same-named headers a client sent (on every route, so identity can never be spoofed).
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+
+use super::jwt::{Claims, TokenError};
+use crate::config::ForwardClaim;
+
+/// Remove every header tollgate sets from verified claims.
+pub fn remove_spoofed(headers: &mut HeaderMap, forward: &[ForwardClaim]) {
+    for f in forward {
+        headers.remove(&f.header);
+    }
+}
+
+/// The headers to set from verified claims. A missing claim sets no header; arrays are
+/// joined with `,`; a value with a control character refuses the whole request.
+pub fn identity_headers(
+    forward: &[ForwardClaim],
+    claims: &Claims,
+) -> Result<Vec<(HeaderName, HeaderValue)>, TokenError> {
+    let mut out = Vec::with_capacity(forward.len());
+    for f in forward {
+        let Some(text) = claims.get(&f.claim).and_then(render) else {
+            continue;
+        };
+        if text.chars().any(char::is_control) {
+            return Err(TokenError::UnsafeClaim(f.claim.clone()));
+        }
+        let value = HeaderValue::from_str(&text).map_err(|_| TokenError::UnsafeClaim(f.claim.clone()))?;
+        out.push((f.header.clone(), value));
+    }
+    Ok(out)
+}
+
+fn render(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().filter_map(render).collect();
+            Some(parts.join(","))
+        }
+        Value::Null | Value::Object(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn forward() -> Vec<ForwardClaim> {
+        vec![
+            ForwardClaim {
+                header: HeaderName::from_static("x-client-id"),
+                claim: "azp".into(),
+            },
+            ForwardClaim {
+                header: HeaderName::from_static("x-client-roles"),
+                claim: "roles".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn claims_become_headers_and_arrays_are_joined() {
+        let claims = json!({"azp": "c1", "roles": ["A", "B"]})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let headers = identity_headers(&forward(), &claims).unwrap();
+        assert_eq!(headers[0].1, "c1");
+        assert_eq!(headers[1].1, "A,B");
+    }
+
+    #[test]
+    fn control_characters_refuse_the_request() {
+        let claims = json!({"azp": "c1\r\nX-Admin: true"})
+            .as_object()
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            identity_headers(&forward(), &claims),
+            Err(TokenError::UnsafeClaim("azp".into()))
+        );
+    }
+
+    #[test]
+    fn spoofed_headers_are_removed_case_insensitively() {
+        let mut h = HeaderMap::new();
+        h.append("X-Client-Id", HeaderValue::from_static("evil"));
+        h.append("x-client-id", HeaderValue::from_static("evil2"));
+        h.append("x-other", HeaderValue::from_static("kept"));
+        remove_spoofed(&mut h, &forward());
+        assert!(h.get("x-client-id").is_none());
+        assert_eq!(h["x-other"], "kept");
+    }
+}

@@ -1,0 +1,184 @@
+use serde_json::json;
+
+use super::*;
+use crate::config::{Access, PathPrefix};
+
+fn claims(v: Value) -> Claims {
+    v.as_object().cloned().unwrap()
+}
+
+fn name(i: IssuerId) -> String {
+    format!("issuer{}", i.0)
+}
+
+fn req() -> Requirement {
+    Requirement::default()
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+fn route(prefix: &str, methods: Option<Vec<Method>>) -> InboundRoute {
+    InboundRoute {
+        label: prefix.into(),
+        path_prefix: PathPrefix::parse(prefix).unwrap(),
+        methods,
+        access: Access::Anonymous,
+    }
+}
+
+#[test]
+fn first_matching_route_wins_and_prefixes_match_whole_segments() {
+    let routes = vec![
+        route("/orders", Some(vec![Method::GET])),
+        route("/orders", None),
+        route("/", None),
+    ];
+    assert_eq!(
+        find_route(&routes, &Method::GET, "/orders/7").map(|r| &r.label),
+        Some(&routes[0].label)
+    );
+    assert!(std::ptr::eq(
+        find_route(&routes, &Method::POST, "/orders").unwrap(),
+        &routes[1]
+    ));
+    assert!(std::ptr::eq(
+        find_route(&routes, &Method::GET, "/ordersX").unwrap(),
+        &routes[2]
+    ));
+    assert!(find_route(&routes[..2], &Method::GET, "/ordersX").is_none());
+}
+
+#[test]
+fn roles_any_and_all() {
+    let c = claims(json!({"roles": ["A", "B"]}));
+    let mut r = req();
+    r.roles_any = s(&["X", "B"]);
+    assert!(evaluate(&r, IssuerId(0), &c, &name).is_ok());
+    r.roles_all = s(&["A", "C"]);
+    assert_eq!(
+        evaluate(&r, IssuerId(0), &c, &name).unwrap_err().requirement,
+        "roles_all"
+    );
+}
+
+#[test]
+fn a_single_string_role_counts_as_one_role() {
+    let c = claims(json!({"roles": "Orders.Read"}));
+    let mut r = req();
+    r.roles_any = s(&["Orders.Read"]);
+    assert!(evaluate(&r, IssuerId(0), &c, &name).is_ok());
+}
+
+#[test]
+fn scopes_are_space_separated() {
+    let c = claims(json!({"scp": "reports.read orders.read"}));
+    let mut r = req();
+    r.scopes_all = s(&["orders.read", "reports.read"]);
+    assert!(evaluate(&r, IssuerId(0), &c, &name).is_ok());
+    r.scopes_any = s(&["orders"]);
+    assert_eq!(
+        evaluate(&r, IssuerId(0), &c, &name).unwrap_err().requirement,
+        "scopes_any"
+    );
+}
+
+#[test]
+fn clients_and_azpacr_accept_v1_and_v2_claims() {
+    let mut r = req();
+    r.clients = s(&["c1"]);
+    r.azpacr = s(&["2"]);
+    let v2 = claims(json!({"azp": "c1", "azpacr": "2"}));
+    let v1 = claims(json!({"appid": "c1", "appidacr": "2"}));
+    assert!(evaluate(&r, IssuerId(0), &v2, &name).is_ok());
+    assert!(evaluate(&r, IssuerId(0), &v1, &name).is_ok());
+    let secret = claims(json!({"azp": "c1", "azpacr": "1"}));
+    let unmet = evaluate(&r, IssuerId(0), &secret, &name).unwrap_err();
+    assert_eq!(unmet.requirement, "azpacr");
+    assert!(unmet.description.contains("[2]"), "{}", unmet.description);
+    let other = claims(json!({"azp": "c2", "azpacr": "2"}));
+    assert_eq!(
+        evaluate(&r, IssuerId(0), &other, &name).unwrap_err().requirement,
+        "clients"
+    );
+}
+
+#[test]
+fn issuers_tenants_and_claims() {
+    let c = claims(json!({"tid": "t1", "idtyp": "app", "groups": ["g1", "g2"]}));
+    let mut r = req();
+    r.issuers = vec![IssuerId(1)];
+    let unmet = evaluate(&r, IssuerId(0), &c, &name).unwrap_err();
+    assert_eq!(
+        (unmet.requirement, unmet.description.contains("issuer1")),
+        ("issuers", true)
+    );
+    r.issuers = vec![IssuerId(0)];
+    r.tenants = s(&["t2"]);
+    assert_eq!(
+        evaluate(&r, IssuerId(0), &c, &name).unwrap_err().requirement,
+        "tenants"
+    );
+    r.tenants = s(&["t1"]);
+    r.claims = vec![
+        ClaimRequirement {
+            claim: "idtyp".into(),
+            values: s(&["app"]),
+        },
+        ClaimRequirement {
+            claim: "groups".into(),
+            values: s(&["g2"]),
+        },
+    ];
+    assert!(evaluate(&r, IssuerId(0), &c, &name).is_ok());
+    r.claims.push(ClaimRequirement {
+        claim: "missing".into(),
+        values: s(&["x"]),
+    });
+    assert_eq!(
+        evaluate(&r, IssuerId(0), &c, &name).unwrap_err().requirement,
+        "claims"
+    );
+}
+
+#[test]
+fn any_of_needs_one_alternative() {
+    let mut a = req();
+    a.roles_any = s(&["Reports.Read"]);
+    let mut b = req();
+    b.scopes_any = s(&["reports.read"]);
+    let mut r = req();
+    r.any_of = vec![a, b];
+    assert!(evaluate(&r, IssuerId(0), &claims(json!({"scp": "reports.read"})), &name).is_ok());
+    let unmet = evaluate(&r, IssuerId(0), &claims(json!({"roles": ["X"]})), &name).unwrap_err();
+    assert_eq!(unmet.requirement, "any_of");
+}
+
+#[test]
+fn missing_claims_never_satisfy_a_requirement() {
+    let c = claims(json!({}));
+    for field in [
+        "roles_any",
+        "roles_all",
+        "scopes_any",
+        "clients",
+        "azpacr",
+        "tenants",
+    ] {
+        let mut r = req();
+        let v = s(&["x"]);
+        match field {
+            "roles_any" => r.roles_any = v,
+            "roles_all" => r.roles_all = v,
+            "scopes_any" => r.scopes_any = v,
+            "clients" => r.clients = v,
+            "azpacr" => r.azpacr = v,
+            _ => r.tenants = v,
+        }
+        assert_eq!(
+            evaluate(&r, IssuerId(0), &c, &name).unwrap_err().requirement,
+            field
+        );
+    }
+}

@@ -1,0 +1,378 @@
+//! The forwarding core shared by inbound and outbound: a pooled upstream client (http, or
+//! https through rustls with ALPN h2/http1.1; h2c with prior knowledge), hop-by-hop header
+//! removal, `X-Forwarded-*`, streamed bodies, and 502/504 on upstream failure.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use http::{Request, Response, StatusCode, Version};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use url::Url;
+
+use crate::config::UpstreamProtocol;
+use crate::reply::Reply;
+use crate::server::ClientConn;
+
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+/// The response body type of every tollgate listener.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+
+/// Pooled clients to upstreams: one negotiating (HTTP/1.1, or h2 by ALPN), one HTTP/2-only
+/// (h2c prior knowledge on http, h2 by ALPN on https).
+#[derive(Clone)]
+pub struct Proxy {
+    auto: HttpsClient,
+    http2: HttpsClient,
+}
+
+/// Where one request goes and how.
+pub struct Target<'a> {
+    pub upstream: &'a Upstream,
+    /// Path and query to request on the upstream (already rewritten by the caller).
+    pub path_and_query: PathAndQuery,
+    pub protocol: Option<UpstreamProtocol>,
+    pub timeout: Duration,
+}
+
+/// An upstream base URL, split once at load time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    scheme: Scheme,
+    authority: Authority,
+    /// Base path without a trailing slash ("" for none).
+    base_path: String,
+}
+
+/// Why a request could not be forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+    #[error("upstream did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("cannot build the upstream request: {0}")]
+    BadRequest(String),
+}
+
+/// TLS settings for upstream connections could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("cannot read CA file {path}: {reason}")]
+    CaFile { path: String, reason: String },
+    #[error("TLS setup: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+// === impl Proxy ===
+
+impl Proxy {
+    /// Clients whose TLS trusts the system roots plus the certificates in `ca_file`.
+    pub fn new(ca_file: Option<&std::path::Path>) -> Result<Self, TlsSetupError> {
+        let tls = client_tls(ca_file)?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        let auto_conn = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http.clone());
+        let h2_conn = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http2()
+            .wrap_connector(http);
+        let auto = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(auto_conn);
+        let http2 = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .http2_only(true)
+            .build(h2_conn);
+        Ok(Proxy { auto, http2 })
+    }
+
+    /// Forward `req` (headers already prepared by [`prepare`]) and return the upstream's
+    /// response with hop-by-hop headers removed. Bodies stream in both directions.
+    pub async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        target: Target<'_>,
+    ) -> Result<Response<Body>, ProxyError> {
+        let http2 = match target.protocol {
+            Some(UpstreamProtocol::Http2) => true,
+            Some(UpstreamProtocol::Http1) => false,
+            None => req.version() == Version::HTTP_2,
+        };
+        let uri = target.upstream.uri(&target.path_and_query)?;
+        if http2 {
+            // :authority comes from the URI; a Host header would contradict it.
+            req.headers_mut().remove(header::HOST);
+            *req.version_mut() = Version::HTTP_2;
+        } else {
+            if !req.headers().contains_key(header::HOST)
+                && let Some(host) = req
+                    .uri()
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            {
+                req.headers_mut().insert(header::HOST, host);
+            }
+            *req.version_mut() = Version::HTTP_11;
+        }
+        *req.uri_mut() = uri;
+        let client = if http2 { &self.http2 } else { &self.auto };
+        let res = match tokio::time::timeout(target.timeout, client.request(req)).await {
+            Err(_) => return Err(ProxyError::Timeout(target.timeout)),
+            Ok(Err(e)) => return Err(ProxyError::Unreachable(error_chain(&e))),
+            Ok(Ok(res)) => res,
+        };
+        let (mut parts, body) = res.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(
+            parts,
+            body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+        ))
+    }
+}
+
+/// Prepare a request's headers for forwarding: drop hop-by-hop headers and append
+/// `X-Forwarded-For`, `-Proto`, `-Host`.
+pub fn prepare(headers: &mut HeaderMap, uri: &Uri, client: ClientConn) {
+    let host = headers.get(header::HOST).cloned().or_else(|| {
+        uri.authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    strip_hop_by_hop(headers);
+    append(headers, X_FORWARDED_FOR, &client.peer.ip().to_string());
+    append(
+        headers,
+        X_FORWARDED_PROTO,
+        if client.tls { "https" } else { "http" },
+    );
+    if let Some(host) = host.as_ref().and_then(|h| h.to_str().ok()) {
+        append(headers, X_FORWARDED_HOST, host);
+    }
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Append to a comma-separated list header, merging any repeated fields into one.
+fn append(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    let existing: Vec<&str> = headers
+        .get_all(&name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let joined = if existing.is_empty() {
+        value.to_string()
+    } else {
+        format!("{}, {value}", existing.join(", "))
+    };
+    if let Ok(v) = HeaderValue::from_str(&joined) {
+        headers.insert(name, v);
+    }
+}
+
+/// RFC 9110 §7.6.1: connection-specific fields, and those named in `Connection`, are not
+/// forwarded. `TE: trailers` survives: gRPC needs it to reach the server.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    let te_trailers = headers.get_all(header::TE).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+    });
+    for name in [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+    if te_trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// The reply for a forwarding failure: 502 unreachable, 504 timeout.
+pub fn failure_reply(error: &ProxyError) -> Reply {
+    match error {
+        ProxyError::Timeout(_) => Reply::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "upstream_timeout",
+            "the upstream did not answer in time",
+        ),
+        ProxyError::Unreachable(_) => Reply::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unavailable",
+            "the upstream cannot be reached",
+        ),
+        ProxyError::BadRequest(_) => Reply::new(
+            StatusCode::BAD_GATEWAY,
+            "upstream_unavailable",
+            "the request cannot be forwarded",
+        ),
+    }
+}
+
+fn error_chain(e: &(dyn StdError + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+// === impl Upstream ===
+
+impl Upstream {
+    /// From a validated http(s) URL.
+    pub fn from_url(url: &Url) -> Option<Self> {
+        let scheme = Scheme::try_from(url.scheme()).ok()?;
+        let host = url.host_str()?;
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        // Url keeps IPv6 hosts in brackets already.
+        let authority = Authority::try_from(authority).ok()?;
+        let base_path = url.path().trim_end_matches('/').to_string();
+        Some(Upstream {
+            scheme,
+            authority,
+            base_path,
+        })
+    }
+
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    fn uri(&self, path_and_query: &PathAndQuery) -> Result<Uri, ProxyError> {
+        let pq = if self.base_path.is_empty() {
+            path_and_query.clone()
+        } else {
+            PathAndQuery::try_from(format!("{}{}", self.base_path, path_and_query.as_str()))
+                .map_err(|e| ProxyError::BadRequest(e.to_string()))?
+        };
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|e| ProxyError::BadRequest(e.to_string()))
+    }
+}
+
+/// rustls client settings: system roots plus `ca_file`, aws-lc-rs, ALPN set by the connector.
+fn client_tls(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, TlsSetupError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let err = |reason: String| TlsSetupError::CaFile {
+            path: path.display().to_string(),
+            reason,
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| err(e.to_string()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| err(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(err("no PEM certificates in it".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| err(e.to_string()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_named_in_connection_are_dropped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, X-Secret-Hop"),
+        );
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert!(h.get("x-secret-hop").is_none() && h.get("keep-alive").is_none());
+        assert!(h.get(header::CONNECTION).is_none() && h.get(header::UPGRADE).is_none());
+        assert_eq!(h[header::TE], "trailers");
+        assert_eq!(h["x-kept"], "1");
+    }
+
+    #[test]
+    fn x_forwarded_headers_are_appended() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("orders.local"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        let client = ClientConn {
+            peer: "127.0.0.9:5555".parse().unwrap(),
+            tls: false,
+        };
+        prepare(&mut h, &Uri::from_static("/x"), client);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.9");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "orders.local");
+        assert_eq!(h[header::HOST], "orders.local");
+    }
+
+    #[test]
+    fn upstream_uri_joins_base_path_and_request_path() {
+        let up = Upstream::from_url(&Url::parse("https://api.example.com:8443/v1/").unwrap()).unwrap();
+        let uri = up.uri(&PathAndQuery::from_static("/orders?x=1")).unwrap();
+        assert_eq!(uri.to_string(), "https://api.example.com:8443/v1/orders?x=1");
+    }
+}
