@@ -1,4 +1,8 @@
-//! Test harness: the built binary, temporary config files, free loopback ports.
+//! Test harness: the built binary, temporary config files, free loopback ports, an echo
+//! upstream, and tollgate started in-process.
+
+pub mod tollgate;
+pub mod upstream;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};

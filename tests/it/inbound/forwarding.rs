@@ -1,0 +1,164 @@
+//! Forwarding: path tricks refused before policy, spoofed identity headers replaced,
+//! hop-by-hop headers dropped, X-Forwarded-* appended, bodies streamed, 502/504, h2c.
+
+use super::{World, parts};
+use crate::support::tollgate::raw_request;
+use crate::support::upstream::seen;
+
+#[tokio::test]
+async fn path_tricks_are_400_before_any_policy() {
+    let w = World::new().await;
+    for path in [
+        "/healthz/../orders",
+        "/healthz/%2e%2e/orders",
+        "/healthz/%2E%2E/orders",
+        "/healthz/.%2e/orders",
+        "/healthz/./x",
+        "/healthz%2forders",
+        "/healthz%5corders",
+        "/healthz\\..\\orders",
+        "/healthz%00",
+        "//healthz",
+    ] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: legacy\r\nConnection: close\r\n\r\n");
+        let (status, body) = raw_request(w.tollgate.inbound, &request).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains("invalid_request"), "{path}: {body}");
+    }
+    assert_eq!(w.upstream.requests(), 0, "no path trick reaches the upstream");
+}
+
+#[tokio::test]
+async fn spoofed_identity_headers_are_replaced_and_removed_on_anonymous_routes() {
+    let w = World::new().await;
+    let token = w.token("real-client", "1", &["Orders.Read"]);
+    let res = w
+        .http
+        .get(w.tollgate.url("/orders"))
+        .bearer_auth(&token)
+        .header("X-Client-Id", "admin-app")
+        .header("x-client-roles", "Orders.Write")
+        .send()
+        .await
+        .unwrap();
+    let echo: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(seen(&echo, "x-client-id"), ["real-client"]);
+    assert_eq!(seen(&echo, "x-client-roles"), ["Orders.Read"]);
+    let res = w
+        .http
+        .get(w.tollgate.url("/healthz"))
+        .header("X-CLIENT-ID", "admin-app")
+        .send()
+        .await
+        .unwrap();
+    let echo: serde_json::Value = res.json().await.unwrap();
+    assert!(seen(&echo, "x-client-id").is_empty(), "{echo}");
+}
+
+#[tokio::test]
+async fn a_claim_with_control_characters_is_refused_not_forwarded() {
+    let w = World::new().await;
+    let mut c = w.claims();
+    c["azp"] = serde_json::json!("evil\r\nX-Admin: true");
+    let t = w.issuer.signing_key().sign(&c);
+    let (status, _, _) = parts(w.get("/orders", Some(&t)).await).await;
+    assert_eq!(status, 401);
+    assert_eq!(w.upstream.requests(), 0);
+}
+
+#[tokio::test]
+async fn strip_authorization_keeps_the_token_from_the_upstream() {
+    let w = World::with("  strip_authorization: true").await;
+    let token = w.token("reader-app", "1", &["Orders.Read"]);
+    let echo: serde_json::Value = w.get("/orders", Some(&token)).await.json().await.unwrap();
+    assert!(seen(&echo, "authorization").is_empty());
+    assert_eq!(seen(&echo, "x-client-id"), ["reader-app"]);
+}
+
+#[tokio::test]
+async fn hop_by_hop_dropped_forwarded_headers_appended_host_kept() {
+    let w = World::new().await;
+    let request = "GET /healthz HTTP/1.1\r\nHost: legacy.internal\r\nConnection: close, X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\nX-Forwarded-For: 203.0.113.7\r\nX-End: kept\r\n\r\n";
+    let (status, body) = raw_request(w.tollgate.inbound, request).await;
+    assert_eq!(status, 200, "{body}");
+    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        seen(&echo, "x-hop").is_empty() && seen(&echo, "keep-alive").is_empty(),
+        "{echo}"
+    );
+    assert_eq!(seen(&echo, "x-end"), ["kept"]);
+    assert_eq!(seen(&echo, "host"), ["legacy.internal"]);
+    assert_eq!(seen(&echo, "x-forwarded-for"), ["203.0.113.7, 127.0.0.1"]);
+    assert_eq!(seen(&echo, "x-forwarded-proto"), ["http"]);
+    assert_eq!(seen(&echo, "x-forwarded-host"), ["legacy.internal"]);
+    // the upstream's own hop-by-hop response header does not reach the client
+    assert!(!body.is_empty());
+    let res = w.get("/healthz", None).await;
+    assert!(res.headers().get("x-upstream-hop").is_none());
+}
+
+#[tokio::test]
+async fn request_bodies_stream_through() {
+    let w = World::new().await;
+    let token = w.token(super::CERT_CLIENT, "2", &["Orders.Write"]);
+    let body = vec![b'x'; 3 * 1024 * 1024];
+    let res = w
+        .http
+        .put(w.tollgate.url("/orders/7"))
+        .bearer_auth(&token)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let echo: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(echo["body_len"], 3 * 1024 * 1024);
+    assert_eq!(echo["method"], "PUT");
+}
+
+#[tokio::test]
+async fn upstream_down_is_502_and_too_slow_is_504() {
+    let w = World::new().await;
+    let token = w.issuer.token(w.claims());
+    let (status, body, _) = parts(w.get("/slow", Some(&token)).await).await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"], "upstream_timeout");
+
+    let dead = crate::support::free_port();
+    let issuer = tollgate::devissuer::DevIssuer::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let yaml =
+        super::config(&issuer, &w.upstream, "").replace(&w.upstream.addr.to_string(), &dead.to_string());
+    let t = crate::support::tollgate::Tollgate::start(&yaml).await;
+    let res = w.http.get(t.url("/healthz")).send().await.unwrap();
+    let (status, body, _) = parts(res).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"], "upstream_unavailable");
+}
+
+#[tokio::test]
+async fn http2_clients_reach_the_upstream_over_h2c() {
+    let w = World::new().await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let token = w.token("reader-app", "1", &["Orders.Read"]);
+    let res = h2
+        .get(w.tollgate.url("/orders"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    let echo: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(echo["version"], "HTTP/2.0");
+    assert_eq!(seen(&echo, "x-client-id"), ["reader-app"]);
+    let res = h2
+        .get(w.tollgate.url("/orders"))
+        .header("content-type", "application/grpc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["grpc-status"], "16");
+}

@@ -1,0 +1,89 @@
+//! tollgate started in-process from a YAML string, listeners on 127.0.0.1:0.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tollgate::config::{Config, ProcessEnv};
+use tollgate::readiness::Readiness;
+use tollgate::server::{self, ShutdownTrigger};
+use tollgate::sidecar;
+
+pub struct Tollgate {
+    pub inbound: SocketAddr,
+    pub admin: SocketAddr,
+    pub readiness: Readiness,
+    stop: ShutdownTrigger,
+}
+
+impl Tollgate {
+    /// Start from `yaml` (relative paths resolve against `base`), without waiting for readiness.
+    pub async fn start_in(yaml: &str, base: &Path) -> Tollgate {
+        let config = Config::from_yaml(yaml, base, &ProcessEnv)
+            .unwrap_or_else(|e| panic!("test config invalid: {e:?}\n{yaml}"));
+        let (stop, shutdown) = server::shutdown_channel();
+        let started = sidecar::start(config, shutdown).await.expect("tollgate starts");
+        let t = Tollgate {
+            inbound: started.inbound.expect("inbound listener"),
+            admin: started.admin.expect("admin listener"),
+            readiness: started.readiness.clone(),
+            stop,
+        };
+        tokio::spawn(started.wait());
+        t
+    }
+
+    /// Start and wait (bounded) until ready.
+    pub async fn start(yaml: &str) -> Tollgate {
+        let t = Tollgate::start_in(yaml, Path::new("/")).await;
+        t.wait_ready().await;
+        t
+    }
+
+    pub async fn wait_ready(&self) {
+        let start = Instant::now();
+        while let Err(missing) = self.readiness.check() {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "not ready: {missing:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.inbound)
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Tollgate {
+    fn drop(&mut self) {
+        self.stop.trigger();
+    }
+}
+
+/// Send raw bytes as one HTTP/1.1 request and return the status code and the body text.
+/// For paths that an HTTP client library would normalize before sending.
+pub async fn raw_request(addr: SocketAddr, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
