@@ -26,8 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the sidecar: the admin, inbound and outbound parts the file configures.
     Run(ConfigFile),
-    /// Validate the configuration file offline: `ok`, or every problem with its key path.
-    Check(ConfigFile),
+    /// Validate the configuration file: `ok`, or every problem with its key path.
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -37,29 +37,63 @@ pub struct ConfigFile {
     pub config: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub file: ConfigFile,
+    /// Also fetch every issuer's discovery document and keys, and acquire one token per
+    /// credential; report each (never a token or secret).
+    #[arg(long)]
+    pub online: bool,
+}
+
 pub const EXIT_INVALID: u8 = 1;
 
 impl Cli {
     pub fn execute(self) -> ExitCode {
         logging::init(self.log_format, self.log_level.as_deref());
         match self.command {
-            Command::Check(args) => check(&args.config),
+            Command::Check(args) => check(&args.file.config, args.online),
             Command::Run(args) => run(&args.config),
         }
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
-    match Config::load(path) {
-        Ok(_) => {
-            println!("ok");
-            ExitCode::SUCCESS
-        }
+fn check(path: &std::path::Path, online: bool) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(config) => config,
         Err(e) => {
             report(&e);
-            ExitCode::from(EXIT_INVALID)
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    if online {
+        let runtime = match runtime() {
+            Ok(rt) => rt,
+            Err(code) => return code,
+        };
+        let findings = runtime.block_on(crate::online::check(&config));
+        let failed = findings.iter().filter(|f| f.outcome.is_err()).count();
+        for finding in &findings {
+            println!("{finding}");
+        }
+        if failed > 0 {
+            eprintln!("{failed} online check(s) failed for {}", path.display());
+            return ExitCode::from(EXIT_INVALID);
         }
     }
+    println!("ok");
+    ExitCode::SUCCESS
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("tollgate: cannot start the runtime: {e}");
+            ExitCode::from(EXIT_INVALID)
+        })
 }
 
 fn run(path: &std::path::Path) -> ExitCode {
@@ -70,12 +104,9 @@ fn run(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("tollgate: cannot start the runtime: {e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
+        Err(code) => return code,
     };
     match runtime.block_on(crate::sidecar::run(config)) {
         Ok(()) => ExitCode::SUCCESS,

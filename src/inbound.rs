@@ -49,12 +49,12 @@ pub struct InboundService {
 }
 
 /// What to do with one request.
-struct Decision<'s> {
-    route: Option<&'s InboundRoute>,
-    outcome: Outcome,
+pub struct Decision<'s> {
+    pub route: Option<&'s InboundRoute>,
+    pub outcome: Outcome,
 }
 
-enum Outcome {
+pub enum Outcome {
     Allow {
         identity: Vec<(HeaderName, HeaderValue)>,
         client_id: Option<String>,
@@ -186,8 +186,9 @@ impl InboundService {
     }
 }
 
-/// Path safety, then route, then (unless anonymous) token and policy.
-async fn decide<'s>(
+/// Path safety, then route, then (unless anonymous) token and policy. Awaits only when
+/// an unknown `kid` makes it refresh the issuer's keys.
+pub async fn decide<'s>(
     snap: &'s Snapshot,
     headers: &http::HeaderMap,
     method: &http::Method,

@@ -10,6 +10,7 @@ pub mod devissuer;
 pub mod inbound;
 pub mod logging;
 pub mod metrics;
+pub mod online;
 pub mod proxy;
 pub mod readiness;
 pub mod reply;

@@ -212,14 +212,13 @@ pub fn verify_signature(token: &Unverified<'_>, key: &VerifyKey) -> Result<(), T
     if !key.supports(token.alg) {
         return Err(TokenError::BadSignature);
     }
-    match jsonwebtoken::crypto::verify(
-        token.signature,
-        token.signing_input.as_bytes(),
-        &key.key,
-        token.alg,
-    ) {
-        Ok(true) => Ok(()),
-        _ => Err(TokenError::BadSignature),
+    let signature = URL_SAFE_NO_PAD
+        .decode(token.signature)
+        .map_err(|_| TokenError::BadSignature)?;
+    if key.verify(token.alg, token.signing_input.as_bytes(), &signature) {
+        Ok(())
+    } else {
+        Err(TokenError::BadSignature)
     }
 }
 

@@ -1,11 +1,16 @@
 //! Verification keys parsed from a JWK Set, once per fetch: asymmetric keys only (`kty`
-//! `oct` and `use: enc` keys are dropped), indexed by `kid`.
+//! `oct` and `use: enc` keys are dropped), indexed by `kid`. Each key is parsed into
+//! aws-lc verification keys, one per algorithm it may verify, so a request only hashes
+//! and checks the signature.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
 
 /// The key type a JWK holds, which fixes the algorithms it can verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,9 +21,9 @@ pub enum KeyFamily {
     Ed25519,
 }
 
-/// One parsed public key.
+/// One public key, parsed for each algorithm it may verify.
 pub struct VerifyKey {
-    pub key: DecodingKey,
+    parsed: Vec<(Algorithm, ParsedPublicKey)>,
     pub family: KeyFamily,
     /// The JWK's own `alg`, when it names one: then only that algorithm may use the key.
     pub alg: Option<Algorithm>,
@@ -79,15 +84,79 @@ impl VerifyKey {
             None => None,
             Some(ka) => Some(ka.to_string().parse::<Algorithm>().ok()?),
         };
-        let key = DecodingKey::from_jwk(jwk).ok()?;
-        let parsed = VerifyKey { key, family, alg };
+        let mut key = VerifyKey {
+            parsed: Vec::new(),
+            family,
+            alg,
+        };
         // A key whose own `alg` does not fit its type is unusable, not a wildcard.
-        if let Some(a) = parsed.alg
-            && !parsed.supports(a)
+        if let Some(a) = alg
+            && !key.supports(a)
         {
             return None;
         }
-        Some(parsed)
+        let algorithms: Vec<Algorithm> = ALL.iter().copied().filter(|a| key.supports(*a)).collect();
+        for a in algorithms {
+            key.parsed.push((a, parse(&jwk.algorithm, a)?));
+        }
+        Some(key)
+    }
+
+    /// Check `signature` (raw bytes) over `message` with this key and `alg`.
+    pub fn verify(&self, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        self.parsed
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
+    }
+}
+
+const ALL: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// The aws-lc verification key for `params` used with `alg`; `None` if malformed.
+fn parse(params: &AlgorithmParameters, alg: Algorithm) -> Option<ParsedPublicKey> {
+    let b64 = |s: &str| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok();
+    match params {
+        AlgorithmParameters::RSA(rsa) => {
+            let rsa_params: &'static sig::RsaParameters = match alg {
+                Algorithm::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+                Algorithm::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+                Algorithm::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+                Algorithm::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+                Algorithm::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+                Algorithm::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+                _ => return None,
+            };
+            let (n, e) = (b64(&rsa.n)?, b64(&rsa.e)?);
+            RsaPublicKeyComponents { n: &n, e: &e }
+                .to_parsed_public_key(rsa_params)
+                .ok()
+        }
+        AlgorithmParameters::EllipticCurve(ec) => {
+            let algorithm: &'static dyn sig::VerificationAlgorithm = match alg {
+                Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+                Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
+                _ => return None,
+            };
+            let mut point = vec![0x04];
+            point.extend(b64(&ec.x)?);
+            point.extend(b64(&ec.y)?);
+            ParsedPublicKey::new(algorithm, point).ok()
+        }
+        AlgorithmParameters::OctetKeyPair(okp) if alg == Algorithm::EdDSA => {
+            ParsedPublicKey::new(&sig::ED25519, b64(&okp.x)?).ok()
+        }
+        _ => None,
     }
 }
 

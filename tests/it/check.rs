@@ -115,3 +115,63 @@ fn the_config_file_may_come_from_tollgate_config() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--online` reaches every issuer: ok for a live one, an error naming the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_check_reports_each_issuer() {
+    let live = ::tollgate::devissuer::DevIssuer::start("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("dev issuer");
+    let dead = crate::support::free_port();
+    let file = config_file(&format!(
+        r#"issuers:
+  live:
+    issuer: {iss}
+    discovery_url: {discovery}
+    audiences: [api://x]
+  dead:
+    issuer: https://dead.example/
+    jwks_uri: http://{dead}/keys
+    audiences: [api://x]
+"#,
+        iss = live.issuer(),
+        discovery = live.discovery_url(),
+    ));
+    let path = file.path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        tollgate()
+            .args(["check", "--online", "-c"])
+            .arg(&path)
+            .output()
+            .expect("run check --online")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("issuer live: ok, 1 signing key(s)"), "{stdout}");
+    assert!(stdout.contains("issuer dead: error: GET http://"), "{stdout}");
+    assert!(stderr.contains("1 online check(s) failed"), "{stderr}");
+    assert_eq!(live.discovery_requests(), 1);
+    assert_eq!(live.jwks_requests(), 1);
+
+    let only_live = config_file(&format!(
+        "issuers:\n  live:\n    issuer: {}\n    discovery_url: {}\n    audiences: [api://x]\n",
+        live.issuer(),
+        live.discovery_url()
+    ));
+    let path = only_live.path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        tollgate()
+            .args(["check", "--online", "-c"])
+            .arg(&path)
+            .output()
+            .expect("run check --online")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
+}

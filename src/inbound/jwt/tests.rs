@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::*;
 use crate::config::KeySource;
-use crate::devissuer::{SigningKey, b64_json};
+use crate::devissuer::{SigningKey, alg_name, b64_json};
 use crate::inbound::keys::KeySet;
 
 const NOW: i64 = 1_800_000_000;
@@ -302,6 +302,42 @@ fn unknown_kid_and_malformed_tokens() {
         assert!(
             matches!(check(bad, &[exact()]), Err(TokenError::Malformed(_))),
             "{bad}"
+        );
+    }
+}
+
+#[test]
+fn every_supported_algorithm_verifies_and_a_relabelled_signature_does_not() {
+    use Algorithm::*;
+    for alg in [RS256, RS384, RS512, PS256, PS384, PS512, ES256] {
+        let signer = match alg {
+            ES256 => SigningKey::generate_es256("k").unwrap(),
+            _ => SigningKey::generate_rsa("k", alg).unwrap(),
+        };
+        let mut jwk = signer.jwk().clone();
+        jwk.as_object_mut().unwrap().remove("alg"); // usable with every algorithm of its type
+        let set = KeySet::from_json(json!({ "keys": [jwk] }).to_string().as_bytes())
+            .unwrap()
+            .0;
+        let token = signer.sign(&claims());
+        let t = parse(&token).unwrap();
+        let k = set.find(Some("k"), alg).unwrap();
+        assert_eq!(verify_signature(&t, k), Ok(()), "{alg:?}");
+
+        // The same signature presented under another algorithm of the same key type fails.
+        let other = match alg {
+            RS256 => PS256,
+            ES256 => continue,
+            _ => RS256,
+        };
+        let header = json!({ "alg": alg_name(other), "kid": "k" });
+        let relabelled = signer.sign_with_header(&header, &claims());
+        let t = parse(&relabelled).unwrap();
+        let k = set.find(Some("k"), other).unwrap();
+        assert_eq!(
+            verify_signature(&t, k),
+            Err(TokenError::BadSignature),
+            "{alg:?} as {other:?}"
         );
     }
 }
