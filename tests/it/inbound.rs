@@ -3,6 +3,7 @@
 mod attacks;
 mod forwarding;
 mod keys;
+mod logs;
 mod policy;
 
 use serde_json::{Value, json};
