@@ -2,8 +2,11 @@
 //! Entra-shaped access tokens, for `tollgate demo` and the test suite. It binds loopback
 //! only and is for development only: never trust it in production.
 
+mod certificate;
 mod signing_key;
+mod token_endpoint;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -11,11 +14,14 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use serde_json::{Value, json};
 
+pub use self::certificate::ClientCertificate;
 pub use self::signing_key::{KeyError, SigningKey, alg_name, b64_json};
+pub use self::token_endpoint::{Behaviour, Client, ClientAuth, TokenRequest};
 use crate::server::{self, ShutdownSignal, ShutdownTrigger};
 
 /// A running development issuer.
@@ -34,7 +40,15 @@ struct State {
     available: AtomicBool,
     jwks_requests: AtomicUsize,
     discovery_requests: AtomicUsize,
+    clients: RwLock<HashMap<String, Client>>,
+    behaviour: RwLock<Behaviour>,
+    token_log: RwLock<Vec<TokenRequest>>,
+    /// The `X-IDENTITY-HEADER` value the managed identity endpoint expects.
+    identity_header: RwLock<Option<String>>,
 }
+
+/// The tenant id in the tokens the development issuer mints.
+pub const DEV_TENANT: &str = "7ff95b15-dc21-4ba6-bc92-824856578fc1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevIssuerError {
@@ -67,6 +81,10 @@ impl DevIssuer {
             available: AtomicBool::new(true),
             jwks_requests: AtomicUsize::new(0),
             discovery_requests: AtomicUsize::new(0),
+            clients: RwLock::new(HashMap::new()),
+            behaviour: RwLock::new(Behaviour::default()),
+            token_log: RwLock::new(Vec::new()),
+            identity_header: RwLock::new(None),
         });
         let (stop, shutdown) = server::shutdown_channel();
         tokio::spawn(serve(listener, state.clone(), shutdown));
@@ -132,6 +150,42 @@ impl DevIssuer {
         self.signing_key().sign(&claims)
     }
 
+    /// The client-credentials token endpoint.
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.state.issuer)
+    }
+
+    /// The App Service–style managed identity endpoint (`IDENTITY_ENDPOINT`).
+    pub fn identity_endpoint(&self) -> String {
+        format!("{}/msi/token", self.state.issuer)
+    }
+
+    /// Register a client of the token endpoint.
+    pub fn add_client(&self, client_id: &str, auth: ClientAuth, roles: &[&str]) {
+        write(&self.state.clients).insert(
+            client_id.to_string(),
+            Client {
+                auth,
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+            },
+        );
+    }
+
+    /// Serve managed identity tokens to callers presenting this `X-IDENTITY-HEADER`.
+    pub fn enable_managed_identity(&self, identity_header: &str) {
+        *write(&self.state.identity_header) = Some(identity_header.to_string());
+    }
+
+    /// Lifetime of minted tokens, answer delay, forced failure.
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        *write(&self.state.behaviour) = behaviour;
+    }
+
+    /// Every token-endpoint request so far.
+    pub fn token_requests(&self) -> Vec<TokenRequest> {
+        read(&self.state.token_log).clone()
+    }
+
     /// Stop serving (the port closes).
     pub fn stop(&self) {
         self.stop.trigger();
@@ -182,8 +236,12 @@ async fn serve(listener: tokio::net::TcpListener, state: Arc<State>, shutdown: S
     .await;
 }
 
-async fn handle<B>(state: Arc<State>, req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = req.uri().path();
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_string();
+    if path == "/token" || path == "/msi/token" {
+        return Ok(token_request(&state, req).await);
+    }
+    let path = path.as_str();
     match path {
         "/keys" => state.jwks_requests.fetch_add(1, Ordering::SeqCst),
         "/.well-known/openid-configuration" => state.discovery_requests.fetch_add(1, Ordering::SeqCst),
@@ -214,6 +272,158 @@ async fn handle<B>(state: Arc<State>, req: Request<B>) -> Result<Response<Full<B
         }
     };
     Ok(json_response(StatusCode::OK, body))
+}
+
+/// `/token` (client credentials) and `/msi/token` (managed identity).
+async fn token_request(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let bytes = Limited::new(body, 64 * 1024)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let mut form: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
+    if parts.method == http::Method::GET {
+        form.extend(
+            url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).into_owned(),
+        );
+    }
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let (delay, lifetime, fail_with) = {
+        let b = read(&state.behaviour);
+        (b.delay, b.lifetime, b.fail_with)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mut entry = TokenRequest {
+        path: parts.uri.path().to_string(),
+        client_id: None,
+        method: "unknown",
+        form: form.clone(),
+        headers,
+        status: 200,
+        error: None,
+    };
+    let now = unix_now();
+    let outcome = if !state.available.load(Ordering::SeqCst) {
+        Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the issuer is down".to_string(),
+        ))
+    } else if let Some(status) = fail_with {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Err((
+            status,
+            "server_error",
+            "AADSTS90000: failure injected by the test".to_string(),
+        ))
+    } else if entry.path == "/msi/token" {
+        managed_identity(state, &entry, now)
+    } else {
+        let clients = read(&state.clients);
+        let token_url = format!("{}/token", state.issuer);
+        let auth = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        token_endpoint::authenticate(&clients, &token_url, &form, auth, now).map(|a| {
+            let roles: Vec<&str> = clients
+                .get(&a.client_id)
+                .map(|c| c.roles.iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            let scope = form
+                .iter()
+                .find(|(k, _)| k == "scope")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_default();
+            let aud = token_endpoint::audience_of(scope);
+            (
+                a.client_id.clone(),
+                a.method,
+                app_claims(&aud, &a.client_id, a.azpacr, &roles, DEV_TENANT),
+            )
+        })
+    };
+    let response = match outcome {
+        Ok((client_id, method, mut claims)) => {
+            entry.client_id = Some(client_id);
+            entry.method = method;
+            let secs = lifetime.as_secs().max(1);
+            claims["iss"] = json!(state.issuer);
+            claims["exp"] = json!(now + secs as i64);
+            let token = read(&state.signer).clone().sign(&claims);
+            if method == "managed_identity" {
+                json_response(
+                    StatusCode::OK,
+                    json!({
+                        "access_token": token,
+                        "expires_on": (now + secs as i64).to_string(),
+                        "resource": claims["aud"],
+                        "token_type": "Bearer",
+                    }),
+                )
+            } else {
+                json_response(
+                    StatusCode::OK,
+                    json!({ "token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": token }),
+                )
+            }
+        }
+        Err((status, error, description)) => {
+            entry.status = status.as_u16();
+            entry.error = Some(description.clone());
+            json_response(
+                status,
+                json!({ "error": error, "error_description": description, "error_codes": [] }),
+            )
+        }
+    };
+    write(&state.token_log).push(entry);
+    response
+}
+
+type Minted = (String, &'static str, Value);
+
+fn managed_identity(
+    state: &State,
+    req: &TokenRequest,
+    _now: i64,
+) -> Result<Minted, (StatusCode, &'static str, String)> {
+    let expected = read(&state.identity_header).clone();
+    if expected.is_none() || req.header("x-identity-header") != expected.as_deref() {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            "invalid_request",
+            "X-IDENTITY-HEADER missing or wrong".into(),
+        ));
+    }
+    let resource = req.field("resource").unwrap_or_default();
+    if resource.is_empty() || req.field("api-version") != Some("2019-08-01") {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "resource and api-version=2019-08-01 required".into(),
+        ));
+    }
+    let client = req
+        .field("client_id")
+        .unwrap_or("dev-managed-identity")
+        .to_string();
+    let claims = app_claims(resource, &client, "2", &[], DEV_TENANT);
+    Ok((client, "managed_identity", claims))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response<Full<Bytes>> {

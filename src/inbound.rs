@@ -8,7 +8,7 @@ mod identity;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
-mod path_guard;
+
 pub mod policy;
 mod refusal;
 
@@ -28,6 +28,7 @@ use self::keys::KeyLookup;
 pub use self::refusal::Refusal;
 use crate::config::{Access, Inbound, InboundRoute, Issuer, IssuerId, Mode, Requirement};
 use crate::metrics::Metrics;
+use crate::path_guard;
 use crate::proxy::{self, Body, Proxy, Target, Upstream};
 use crate::reply;
 use crate::server::ClientConn;

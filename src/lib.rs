@@ -6,11 +6,14 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod devissuer;
 pub mod inbound;
 pub mod logging;
 pub mod metrics;
 pub mod online;
+pub mod outbound;
+pub mod path_guard;
 pub mod proxy;
 pub mod readiness;
 pub mod reply;

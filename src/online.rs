@@ -67,14 +67,7 @@ pub async fn check(config: &Config) -> Vec<Finding> {
             outcome,
         });
     }
-    if let Some(outbound) = &config.outbound {
-        for credential in &outbound.credentials {
-            findings.push(Finding {
-                subject: format!("credential {}", credential.name),
-                outcome: Err("outbound token acquisition is not in this build yet".into()),
-            });
-        }
-    }
+    findings.extend(crate::outbound::check_online(config, &metrics).await);
     findings
 }
 

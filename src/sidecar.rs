@@ -12,6 +12,7 @@ use crate::config::{Config, Inbound};
 use crate::inbound::jwks::{self, KeyCache};
 use crate::inbound::{InboundService, Snapshot};
 use crate::metrics::{Metrics, MetricsError};
+use crate::outbound::{self, OutboundService};
 use crate::proxy::{Proxy, TlsSetupError, Upstream};
 use crate::readiness::Readiness;
 use crate::server::{self, ShutdownSignal, ShutdownTrigger, TlsError};
@@ -28,8 +29,8 @@ pub enum RunError {
     UpstreamTls(#[from] TlsSetupError),
     #[error("HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
-    #[error("the `{0}` section is not supported by this build yet")]
-    NotAvailable(&'static str),
+    #[error(transparent)]
+    Outbound(#[from] outbound::BuildError),
     #[error("the JWT crypto backend failed its self-test: {0}")]
     CryptoSelfTest(String),
     #[error("invalid upstream URL")]
@@ -40,6 +41,7 @@ pub enum RunError {
 pub struct Started {
     pub admin: Option<SocketAddr>,
     pub inbound: Option<SocketAddr>,
+    pub outbound: Option<SocketAddr>,
     pub metrics: Metrics,
     pub readiness: Readiness,
     tasks: JoinSet<()>,
@@ -58,9 +60,6 @@ pub async fn run(config: Config) -> Result<(), RunError> {
 
 /// Bind every listener and start every background task; returns once all listen.
 pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, RunError> {
-    if config.outbound.is_some() {
-        return Err(RunError::NotAvailable("outbound"));
-    }
     crypto_self_test()?;
     let metrics = Metrics::new()?;
     let readiness = Readiness::new();
@@ -119,10 +118,37 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
             Some(addr)
         }
     };
+    let outbound = match &config.outbound {
+        None => None,
+        Some(outbound) => {
+            let snapshot = outbound::Snapshot::build(outbound, &metrics, Some(&readiness))?;
+            for cache in &snapshot.tokens {
+                tasks.spawn(cache.clone().keep_fresh(shutdown.clone()));
+            }
+            let service = Arc::new(OutboundService::new(snapshot, metrics.clone()));
+            let listener = server::bind("outbound", outbound.listen).await?;
+            let addr = listener.local_addr()?;
+            tracing::info!(listen = %addr, routes = outbound.routes.len(), "outbound listening");
+            let make = move |conn| {
+                let service = service.clone();
+                service_fn(move |req| service.clone().handle(req, conn))
+            };
+            tasks.spawn(server::serve(
+                "outbound",
+                listener,
+                None,
+                make,
+                shutdown.clone(),
+                config.drain_timeout,
+            ));
+            Some(addr)
+        }
+    };
     readiness.register("config", "loading").ready();
     Ok(Started {
         admin,
         inbound,
+        outbound,
         metrics,
         readiness,
         tasks,

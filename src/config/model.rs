@@ -184,7 +184,21 @@ pub enum CredentialAuth {
         /// The scope without `/.default`.
         resource: String,
         client_id: Option<String>,
+        endpoint: ManagedIdentityEndpoint,
     },
+}
+
+/// Where a managed identity token comes from, decided from the environment at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManagedIdentityEndpoint {
+    /// App Service / Functions: `IDENTITY_ENDPOINT` with `X-IDENTITY-HEADER: $IDENTITY_HEADER`.
+    AppService {
+        url: Url,
+        header: crate::secret::Secret<String>,
+    },
+    /// The instance metadata service (VMs, AKS nodes): `http://169.254.169.254`, or
+    /// `AZURE_POD_IDENTITY_AUTHORITY_HOST` when set.
+    Imds { base: Url },
 }
 
 /// Where a secret is read from at each use; the YAML never holds the secret itself.

@@ -2,6 +2,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::*;
+use crate::secret::Secret;
+use url::Url;
 
 struct FakeEnv(HashMap<&'static str, &'static str>);
 
@@ -468,9 +470,35 @@ fn managed_identity_resource_is_the_scope_without_default() {
         config.outbound.expect("outbound").credentials[0].auth,
         CredentialAuth::ManagedIdentity {
             resource: "api://x".into(),
-            client_id: Some("u1".into())
+            client_id: Some("u1".into()),
+            endpoint: ManagedIdentityEndpoint::Imds {
+                base: Url::parse("http://169.254.169.254").unwrap()
+            },
         }
     );
+}
+
+#[test]
+fn managed_identity_uses_app_service_when_its_variables_are_set() {
+    let cred = "    api:\n      scopes: [api://x/.default]\n      auth:\n        managed_identity:\n";
+    let env = FakeEnv(HashMap::from([
+        ("IDENTITY_ENDPOINT", "http://127.0.0.1:41234/msi/token"),
+        ("IDENTITY_HEADER", "h-secret"),
+    ]));
+    let config = Config::from_yaml(&outbound(cred, ONE_ROUTE), Path::new("/"), &env).expect("valid");
+    let CredentialAuth::ManagedIdentity { endpoint, .. } =
+        &config.outbound.expect("outbound").credentials[0].auth
+    else {
+        panic!("managed identity expected")
+    };
+    assert_eq!(
+        endpoint,
+        &ManagedIdentityEndpoint::AppService {
+            url: Url::parse("http://127.0.0.1:41234/msi/token").unwrap(),
+            header: Secret::new("h-secret".into()),
+        }
+    );
+    assert!(!format!("{endpoint:?}").contains("h-secret"));
 }
 
 #[test]

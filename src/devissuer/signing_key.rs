@@ -14,11 +14,18 @@ pub struct SigningKey {
     encoding: EncodingKey,
     jwk: Value,
     public_pem: String,
+    private_pem: Option<crate::secret::Secret<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("signing key: {0}")]
 pub struct KeyError(String);
+
+impl KeyError {
+    pub fn new(why: impl Into<String>) -> Self {
+        KeyError(why.into())
+    }
+}
 
 impl SigningKey {
     /// A fresh RSA 2048 key for RS256 (or any RSA algorithm passed in `alg`).
@@ -29,9 +36,12 @@ impl SigningKey {
         let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|e| KeyError(e.to_string()))?;
         let der: Pkcs8V1Der = pair.as_der().map_err(|e| KeyError(e.to_string()))?;
         let public: PublicKeyX509Der = pair.public_key().as_der().map_err(|e| KeyError(e.to_string()))?;
-        let encoding = EncodingKey::from_rsa_pem(pem("PRIVATE KEY", der.as_ref()).as_bytes())
-            .map_err(|e| KeyError(e.to_string()))?;
-        Self::finish(kid, alg, encoding, pem("PUBLIC KEY", public.as_ref()))
+        let private_pem = pem("PRIVATE KEY", der.as_ref());
+        let encoding =
+            EncodingKey::from_rsa_pem(private_pem.as_bytes()).map_err(|e| KeyError(e.to_string()))?;
+        let mut key = Self::finish(kid, alg, encoding, pem("PUBLIC KEY", public.as_ref()))?;
+        key.private_pem = Some(crate::secret::Secret::new(private_pem));
+        Ok(key)
     }
 
     /// A fresh EC P-256 key for ES256.
@@ -70,12 +80,18 @@ impl SigningKey {
             encoding,
             jwk,
             public_pem,
+            private_pem: None,
         })
     }
 
     /// The public key as a JWK (with `kid`, `use: sig`, `alg`).
     pub fn jwk(&self) -> &Value {
         &self.jwk
+    }
+
+    /// The PKCS#8 private key as PEM (RSA keys only), e.g. to write a client's key file.
+    pub fn private_pem(&self) -> Option<&crate::secret::Secret<String>> {
+        self.private_pem.as_ref()
     }
 
     /// The public key as SPKI PEM text.

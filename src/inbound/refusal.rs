@@ -4,8 +4,8 @@
 use http::StatusCode;
 
 use super::jwt::TokenError;
-use super::path_guard::PathError;
 use super::policy::Unmet;
+use crate::path_guard::PathError;
 use crate::reply::Reply;
 
 #[derive(Debug, thiserror::Error)]

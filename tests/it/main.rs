@@ -2,6 +2,7 @@
 
 mod check;
 mod inbound;
+mod outbound;
 mod run;
 mod server;
 mod support;

@@ -9,14 +9,16 @@ use url::Url;
 
 use super::super::file::{FileAuth, FileCredential, FileOutbound, FileOutboundRoute, FileSecretMethod};
 use super::super::model::{
-    AssertionAlgorithm, Credential, CredentialAuth, CredentialId, HostMatch, Outbound, OutboundRoute,
-    PathPrefix, SecretMethod, SecretSource,
+    AssertionAlgorithm, Credential, CredentialAuth, CredentialId, HostMatch, ManagedIdentityEndpoint,
+    Outbound, OutboundRoute, PathPrefix, SecretMethod, SecretSource,
 };
 use super::super::source::KeyPath;
 use super::{Check, UrlRule, route_label};
+use crate::secret::Secret;
 
 const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/";
+const IMDS: &str = "http://169.254.169.254";
 
 impl Check<'_> {
     pub(super) fn outbound(&mut self, path: &KeyPath, file: FileOutbound) -> Option<Outbound> {
@@ -194,7 +196,41 @@ impl Check<'_> {
         }
         let scope = &file.scopes[0];
         let resource = scope.strip_suffix("/.default").unwrap_or(scope).to_string();
-        Some(CredentialAuth::ManagedIdentity { resource, client_id })
+        let endpoint = self.managed_identity_endpoint(path)?;
+        Some(CredentialAuth::ManagedIdentity {
+            resource,
+            client_id,
+            endpoint,
+        })
+    }
+
+    /// App Service when `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` are set, else IMDS.
+    fn managed_identity_endpoint(&mut self, path: &KeyPath) -> Option<ManagedIdentityEndpoint> {
+        let var = |name: &str| self.env.var(name).filter(|v| !v.trim().is_empty());
+        if let (Some(endpoint), Some(header)) = (var("IDENTITY_ENDPOINT"), var("IDENTITY_HEADER")) {
+            return match Url::parse(&endpoint) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {
+                    Some(ManagedIdentityEndpoint::AppService {
+                        url,
+                        header: Secret::new(header),
+                    })
+                }
+                _ => {
+                    self.err(path, "IDENTITY_ENDPOINT is not an http(s) URL");
+                    None
+                }
+            };
+        }
+        let base = var("AZURE_POD_IDENTITY_AUTHORITY_HOST").unwrap_or_else(|| IMDS.to_string());
+        match Url::parse(&base) {
+            Ok(base) if matches!(base.scheme(), "http" | "https") => {
+                Some(ManagedIdentityEndpoint::Imds { base })
+            }
+            _ => {
+                self.err(path, "AZURE_POD_IDENTITY_AUTHORITY_HOST is not an http(s) URL");
+                None
+            }
+        }
     }
 
     fn client_id(&mut self, path: &KeyPath, file: &FileCredential, env: Option<&str>) -> Option<String> {

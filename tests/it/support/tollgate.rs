@@ -11,6 +11,7 @@ use tollgate::sidecar;
 
 pub struct Tollgate {
     pub inbound: SocketAddr,
+    pub outbound: Option<SocketAddr>,
     pub admin: SocketAddr,
     pub readiness: Readiness,
     stop: ShutdownTrigger,
@@ -19,12 +20,19 @@ pub struct Tollgate {
 impl Tollgate {
     /// Start from `yaml` (relative paths resolve against `base`), without waiting for readiness.
     pub async fn start_in(yaml: &str, base: &Path) -> Tollgate {
-        let config = Config::from_yaml(yaml, base, &ProcessEnv)
+        Tollgate::start_with_env(yaml, base, &ProcessEnv).await
+    }
+
+    /// Start with `env` standing in for the process environment (defaults resolved at load).
+    pub async fn start_with_env(yaml: &str, base: &Path, env: &dyn tollgate::config::Env) -> Tollgate {
+        let config = Config::from_yaml(yaml, base, env)
             .unwrap_or_else(|e| panic!("test config invalid: {e:?}\n{yaml}"));
         let (stop, shutdown) = server::shutdown_channel();
         let started = sidecar::start(config, shutdown).await.expect("tollgate starts");
         let t = Tollgate {
-            inbound: started.inbound.expect("inbound listener"),
+            // Outbound-only configs have no inbound listener: an address nothing listens on.
+            inbound: started.inbound.unwrap_or_else(|| "127.0.0.1:9".parse().unwrap()),
+            outbound: started.outbound,
             admin: started.admin.expect("admin listener"),
             readiness: started.readiness.clone(),
             stop,
@@ -49,6 +57,10 @@ impl Tollgate {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    pub fn outbound_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.outbound.expect("outbound listener"))
     }
 
     pub fn url(&self, path: &str) -> String {

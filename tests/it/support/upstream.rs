@@ -22,6 +22,15 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start() -> Upstream {
+        Upstream::start_with_tls(None).await
+    }
+
+    /// An echo upstream speaking TLS with this certificate and key (PEM files).
+    pub async fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Upstream {
+        Upstream::start_with_tls(Some(server::tls_acceptor(cert, key).unwrap())).await
+    }
+
+    async fn start_with_tls(tls: Option<tokio_rustls::TlsAcceptor>) -> Upstream {
         let listener = server::bind("echo", "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
@@ -36,7 +45,7 @@ impl Upstream {
         tokio::spawn(server::serve(
             "echo",
             listener,
-            None,
+            tls,
             make,
             shutdown,
             Duration::from_millis(100),

@@ -1,0 +1,37 @@
+//! `workload_identity`: the Kubernetes service-account token in `token_file` is the client
+//! assertion, read fresh at every acquisition (the kubelet rotates it).
+
+use super::token_endpoint::TokenEndpoint;
+use super::{AcquireError, AcquireFuture, JWT_BEARER, TokenSource};
+
+pub struct WorkloadIdentity {
+    pub endpoint: TokenEndpoint,
+    pub client_id: String,
+    pub token_file: std::path::PathBuf,
+}
+
+impl TokenSource for WorkloadIdentity {
+    fn acquire(&self) -> AcquireFuture<'_> {
+        Box::pin(async move {
+            let assertion = tokio::fs::read_to_string(&self.token_file).await.map_err(|e| {
+                AcquireError::Local(format!(
+                    "cannot read the federated token file {}: {e}",
+                    self.token_file.display()
+                ))
+            })?;
+            let assertion = assertion.trim();
+            if assertion.is_empty() {
+                return Err(AcquireError::Local(format!(
+                    "the federated token file {} is empty",
+                    self.token_file.display()
+                )));
+            }
+            let fields = vec![
+                ("client_id", self.client_id.clone()),
+                ("client_assertion_type", JWT_BEARER.to_string()),
+                ("client_assertion", assertion.to_string()),
+            ];
+            self.endpoint.request(fields, None).await
+        })
+    }
+}

@@ -1,0 +1,283 @@
+//! Outbound: the local app sends plain HTTP; tollgate picks the route, attaches the route
+//! credential's cached token (replacing any `Authorization` the app sent) and forwards
+//! over TLS. `handle` loads the snapshot once; it alone logs, counts and renders.
+
+pub mod routing;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::config::{Config, Outbound};
+use crate::credentials::{self, TokenCache};
+use crate::metrics::Metrics;
+use crate::online::Finding;
+use crate::path_guard;
+use crate::proxy::{self, Body, Proxy, Target, TlsSetupError, Upstream};
+use crate::readiness::Readiness;
+use crate::reply::{self, Reply};
+use crate::server::ClientConn;
+
+/// Everything a request is routed with; replaced whole on reload.
+pub struct Snapshot {
+    pub outbound: Outbound,
+    /// Per route: its upstream and the index of its client in `proxies`.
+    pub upstreams: Vec<(Upstream, usize)>,
+    /// One pooled client per distinct `ca_file` (index 0: system roots only).
+    pub proxies: Vec<Proxy>,
+    /// One token cache per credential, same order as `outbound.credentials`.
+    pub tokens: Vec<Arc<TokenCache>>,
+}
+
+pub struct OutboundService {
+    snapshot: ArcSwap<Snapshot>,
+    metrics: Metrics,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("outbound.routes[{0}]: invalid upstream URL")]
+    Upstream(usize),
+    #[error("outbound TLS: {0}")]
+    Tls(#[from] TlsSetupError),
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+impl Snapshot {
+    /// Compile the section: upstreams, clients, and one (not yet started) token cache per
+    /// credential, registered with `readiness` when given.
+    pub fn build(
+        outbound: &Outbound,
+        metrics: &Metrics,
+        readiness: Option<&Readiness>,
+    ) -> Result<Self, BuildError> {
+        let http = credentials::http_client()?;
+        let tokens = outbound
+            .credentials
+            .iter()
+            .map(|c| {
+                let handle = readiness.map(|r| r.register(format!("credential/{}", c.name), "first token"));
+                Arc::new(TokenCache::new(
+                    &c.name,
+                    credentials::source(c, http.clone()),
+                    metrics.clone(),
+                    handle,
+                ))
+            })
+            .collect();
+        let mut proxies = vec![Proxy::new(None)?];
+        let mut ca_files: Vec<std::path::PathBuf> = Vec::new();
+        let mut upstreams = Vec::with_capacity(outbound.routes.len());
+        for (i, route) in outbound.routes.iter().enumerate() {
+            let upstream = Upstream::from_url(&route.upstream).ok_or(BuildError::Upstream(i))?;
+            let proxy = match &route.ca_file {
+                None => 0,
+                Some(ca) => match ca_files.iter().position(|c| c == ca) {
+                    Some(p) => p + 1,
+                    None => {
+                        proxies.push(Proxy::new(Some(ca))?);
+                        ca_files.push(ca.clone());
+                        proxies.len() - 1
+                    }
+                },
+            };
+            upstreams.push((upstream, proxy));
+        }
+        Ok(Snapshot {
+            outbound: outbound.clone(),
+            upstreams,
+            proxies,
+            tokens,
+        })
+    }
+}
+
+impl OutboundService {
+    pub fn new(snapshot: Snapshot, metrics: Metrics) -> Self {
+        OutboundService {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            metrics,
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    pub async fn handle(
+        self: Arc<Self>,
+        mut req: Request<Incoming>,
+        _conn: ClientConn,
+    ) -> Result<Response<Body>, Infallible> {
+        let started = Instant::now();
+        let snap = self.snapshot.load_full();
+        let grpc = reply::is_grpc(req.headers());
+        let method = req.method().clone();
+        let raw_path = req.uri().path().to_string();
+        let host = routing::request_host(&req);
+        let host_text = host.as_ref().map(|h| h.to_string()).unwrap_or_else(|| "-".into());
+
+        let (route_label, credential, response) = match route(&snap, host.as_ref(), &raw_path) {
+            Err(reply) => ("-".to_string(), "-".to_string(), reply.render(grpc)),
+            Ok(i) => {
+                let route = &snap.outbound.routes[i];
+                let cache = &snap.tokens[route.credential.0];
+                let response = match cache.get().await {
+                    Err(e) => {
+                        tracing::warn!(side = "outbound", route = %route.label, error = %e, "no token");
+                        Reply::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "token_unavailable",
+                            e.to_string(),
+                        )
+                        .with_field("credential", cache.name())
+                        .render(grpc)
+                    }
+                    Ok(token) => {
+                        let headers = req.headers_mut();
+                        proxy::strip_hop_by_hop(headers);
+                        headers.remove(header::AUTHORIZATION);
+                        headers.insert(header::AUTHORIZATION, token.bearer.clone());
+                        let (upstream, proxy) = &snap.upstreams[i];
+                        if let Ok(authority) = HeaderValue::from_str(upstream.authority().as_str()) {
+                            headers.insert(header::HOST, authority);
+                        }
+                        let path = routing::upstream_path(route, &raw_path);
+                        let pq = match req.uri().query() {
+                            Some(q) => format!("{path}?{q}"),
+                            None => path,
+                        };
+                        let target = Target {
+                            upstream,
+                            path_and_query: PathAndQuery::try_from(pq)
+                                .unwrap_or_else(|_| PathAndQuery::from_static("/")),
+                            protocol: None,
+                            timeout: snap.outbound.upstream_timeout,
+                        };
+                        match snap.proxies[*proxy].forward(req, target).await {
+                            Ok(res) => res,
+                            Err(e) => {
+                                tracing::warn!(side = "outbound", route = %route.label, error = %e, "forwarding failed");
+                                proxy::failure_reply(&e).render(grpc)
+                            }
+                        }
+                    }
+                };
+                (route.label.clone(), cache.name().to_string(), response)
+            }
+        };
+
+        let status = response.status().as_u16();
+        self.metrics
+            .outbound_requests
+            .with_label_values(&[route_label.as_str(), status_label(status)])
+            .inc();
+        tracing::info!(
+            target: "tollgate::access",
+            side = "outbound",
+            route = %route_label,
+            credential = %credential,
+            status,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            method = %method,
+            host = %host_text,
+            path = %raw_path,
+        );
+        Ok(response)
+    }
+}
+
+/// Path safety, then the route index; or the reply that refuses the request.
+fn route(snap: &Snapshot, host: Option<&routing::RequestHost>, raw_path: &str) -> Result<usize, Reply> {
+    let path = path_guard::check(raw_path)
+        .map_err(|e| Reply::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
+    match routing::find_route(&snap.outbound.routes, host, &path) {
+        Some((i, _)) => Ok(i),
+        None => {
+            let host = host.map(|h| h.host.clone()).unwrap_or_else(|| "(none)".into());
+            let shown: String = path.chars().take(200).collect();
+            Err(Reply::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                format!("no outbound route for host `{host}` and path `{shown}`"),
+            )
+            .with_field("host", host)
+            .with_field("path", shown))
+        }
+    }
+}
+
+/// A bounded label: the status code as text (tollgate's own and the upstream's).
+fn status_label(status: u16) -> &'static str {
+    const CODES: [(u16, &str); 14] = [
+        (200, "200"),
+        (201, "201"),
+        (204, "204"),
+        (301, "301"),
+        (302, "302"),
+        (304, "304"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (500, "500"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
+    ];
+    CODES
+        .iter()
+        .find(|(c, _)| *c == status)
+        .map(|(_, s)| *s)
+        .unwrap_or(match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        })
+}
+
+/// `check --online`: one token per credential, reported without the token.
+pub async fn check_online(config: &Config, metrics: &Metrics) -> Vec<Finding> {
+    let Some(outbound) = &config.outbound else {
+        return Vec::new();
+    };
+    let http = match credentials::http_client() {
+        Ok(h) => h,
+        Err(e) => {
+            return vec![Finding {
+                subject: "token HTTP client".into(),
+                outcome: Err(e.to_string()),
+            }];
+        }
+    };
+    let mut findings = Vec::new();
+    for c in &outbound.credentials {
+        let cache = TokenCache::new(
+            &c.name,
+            credentials::source(c, http.clone()),
+            metrics.clone(),
+            None,
+        );
+        let outcome = match cache.acquire_now().await {
+            Ok(t) => Ok(format!(
+                "token acquired, expires in {} s",
+                t.expires_at.saturating_duration_since(Instant::now()).as_secs()
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        findings.push(Finding {
+            subject: format!("credential {}", c.name),
+            outcome,
+        });
+    }
+    findings
+}

@@ -1,0 +1,169 @@
+//! Routing by host (Host header or absolute-form), by path with strip_prefix, 404, the
+//! app's Authorization replaced, upstream TLS through `ca_file`.
+
+use serde_json::Value;
+use tollgate::devissuer::{ClientAuth, DevIssuer};
+
+use super::{CLIENT, SCOPE, SECRET, World, bearer, claims};
+use crate::support::pki;
+use crate::support::upstream::{Upstream, seen};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_route_replaces_the_apps_authorization_and_sets_the_upstream_host() {
+    let w = World::new().await;
+    let res = w
+        .http
+        .get(w.tollgate.outbound_url("/v1/orders?x=1"))
+        .header("host", "Orders.Internal")
+        .header("authorization", "Bearer app-made-this-up")
+        .header("proxy-authorization", "Basic c2VjcmV0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(seen(&echo, "authorization").len(), 1, "{echo}");
+    let token = bearer(&echo);
+    assert_ne!(token, "Bearer app-made-this-up");
+    let c = claims(&token);
+    assert_eq!(c["azp"], CLIENT);
+    assert_eq!(c["aud"], "api://b178f3a5-7588-492a-924f-72d7887b7e48");
+    assert_eq!(c["azpacr"], "1");
+    assert_eq!(echo["path"], "/v1/orders?x=1");
+    assert_eq!(seen(&echo, "host"), vec![w.upstream.addr.to_string()]);
+    assert!(seen(&echo, "proxy-authorization").is_empty());
+    let form = &w.issuer.token_requests()[0];
+    assert_eq!(form.method, "post");
+    assert_eq!(form.field("scope"), Some(SCOPE));
+    assert_eq!(
+        form.field("client_secret"),
+        Some(SECRET),
+        "trailing newline of the file dropped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absolute_form_proxy_requests_route_by_host() {
+    let w = World::new().await;
+    let via_proxy = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(w.tollgate.outbound_url("")).unwrap())
+        .build()
+        .unwrap();
+    let res = via_proxy
+        .get("http://orders.internal/v2/items")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(echo["path"], "/v2/items");
+    assert!(bearer(&echo).starts_with("Bearer ey"));
+    // The host in the target wins; an unknown one is not routed.
+    let res = via_proxy
+        .get("http://elsewhere.internal/v2/items")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn path_route_strips_its_prefix_and_keeps_the_upstream_base_path() {
+    let w = World::new().await;
+    let res = w
+        .http
+        .get(w.tollgate.outbound_url("/billing/invoices/7?page=2"))
+        .header("host", "localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let echo: Value = res.json().await.unwrap();
+    assert_eq!(echo["path"], "/api/invoices/7?page=2");
+    let res = w
+        .http
+        .get(w.tollgate.outbound_url("/billingX/1"))
+        .header("host", "localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_route_is_404_json_naming_host_and_path_and_path_tricks_are_400() {
+    let w = World::new().await;
+    let res = w
+        .http
+        .get(w.tollgate.outbound_url("/nothing/here"))
+        .header("host", "unknown.internal")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "no_route");
+    assert_eq!(body["host"], "unknown.internal");
+    assert_eq!(body["path"], "/nothing/here");
+    let outbound = w.tollgate.outbound.unwrap();
+    let (status, _) = crate::support::tollgate::raw_request(
+        outbound,
+        "GET /billing/..%2fadmin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(w.upstream.requests(), 0, "nothing was forwarded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_tls_is_verified_with_the_routes_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki::generate(dir.path());
+    let trusted = Upstream::start_tls(&pki.server_cert, &pki.server_key).await;
+    let rogue = Upstream::start_tls(&pki.rogue_cert, &pki.rogue_key).await;
+    let issuer = DevIssuer::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    issuer.add_client(CLIENT, ClientAuth::Secret(SECRET.into()), &[]);
+    std::fs::write(dir.path().join("secret"), SECRET).unwrap();
+    let yaml = format!(
+        r#"admin:
+  listen: 127.0.0.1:0
+outbound:
+  listen: 127.0.0.1:0
+  credentials:
+    api:
+      token_url: {token_url}
+      client_id: {CLIENT}
+      scopes: ["{SCOPE}"]
+      auth: {{ client_secret: {{ file: secret }} }}
+  routes:
+    - name: trusted
+      match: {{ host: trusted.internal }}
+      upstream: https://localhost:{trusted_port}
+      credential: api
+      ca_file: ca.pem
+    - name: rogue
+      match: {{ host: rogue.internal }}
+      upstream: https://localhost:{rogue_port}
+      credential: api
+      ca_file: ca.pem
+"#,
+        token_url = issuer.token_url(),
+        trusted_port = trusted.addr.port(),
+        rogue_port = rogue.addr.port(),
+    );
+    let upstream = Upstream::start().await;
+    let w = World::start(&yaml, dir, issuer, upstream).await;
+    let get = |host: &'static str| {
+        w.http
+            .get(w.tollgate.outbound_url("/secure"))
+            .header("host", host)
+            .send()
+    };
+    let res = get("trusted.internal").await.unwrap();
+    assert_eq!(res.status(), 200);
+    let echo: Value = res.json().await.unwrap();
+    assert!(bearer(&echo).starts_with("Bearer ey"));
+    let res = get("rogue.internal").await.unwrap();
+    assert_eq!(res.status(), 502, "a certificate the CA did not sign is refused");
+    assert_eq!(rogue.requests(), 0);
+}
