@@ -2,7 +2,8 @@
 //!   1. straight to the upstream,
 //!   2. through a bare hyper reverse proxy (no policy, no header work),
 //!   3. through tollgate inbound on an anonymous route (forwarding only),
-//!   4. through tollgate inbound with an RS256 token and a role + client + azpacr policy.
+//!   4. through tollgate inbound with an RS256 token and a role + client + azpacr policy,
+//!   5. through tollgate outbound, which attaches its cached client-credentials token.
 //!
 //! Prints requests/s and latency percentiles, and the ratios of 3 and 4 to 2.
 //! Bounded: each scenario stops after `LOAD_REQUESTS` requests (default 20000) or
@@ -24,7 +25,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tollgate::config::{Config, ProcessEnv};
-use tollgate::devissuer::{DevIssuer, app_claims};
+use tollgate::devissuer::{ClientAuth, DevIssuer, app_claims};
 use tollgate::server::{self, ShutdownSignal, ShutdownTrigger};
 
 const AUD: &str = "api://load";
@@ -83,7 +84,8 @@ async fn run() {
     let issuer = DevIssuer::start("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("issuer");
-    let (tollgate, _tollgate_stop) = start_tollgate(&issuer, upstream).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (tollgate, outbound, _tollgate_stop) = start_tollgate(&issuer, upstream, dir.path()).await;
 
     let mut claims = app_claims(AUD, CLIENT, "2", &["Orders.Read"], TENANT);
     claims["iss"] = issuer.issuer().into();
@@ -91,11 +93,12 @@ async fn run() {
     let auth = format!("Bearer {token}");
 
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let scenarios: [(&'static str, SocketAddr, &str, Option<&str>); 4] = [
+    let scenarios: [(&'static str, SocketAddr, &str, Option<&str>); 5] = [
         ("direct to upstream", upstream, "/orders/7", None),
         ("bare hyper proxy", bare, "/orders/7", None),
         ("tollgate anonymous route", tollgate, "/public/7", None),
         ("tollgate RS256 + policy", tollgate, "/orders/7", Some(&auth)),
+        ("tollgate outbound + token", outbound, "/orders/7", None),
     ];
     println!(
         "load: {requests} requests per scenario (max {}s), {CONCURRENCY} concurrent connections, loopback",
@@ -251,7 +254,13 @@ async fn start_bare_proxy(upstream: SocketAddr, shutdown: ShutdownSignal) -> Soc
     addr
 }
 
-async fn start_tollgate(issuer: &DevIssuer, upstream: SocketAddr) -> (SocketAddr, ShutdownTrigger) {
+async fn start_tollgate(
+    issuer: &DevIssuer,
+    upstream: SocketAddr,
+    dir: &std::path::Path,
+) -> (SocketAddr, SocketAddr, ShutdownTrigger) {
+    issuer.add_client(CLIENT, ClientAuth::Secret("load-secret".into()), &["Orders.Read"]);
+    std::fs::write(dir.join("secret"), "load-secret").expect("write secret");
     let yaml = format!(
         r#"issuers:
   dev:
@@ -271,23 +280,37 @@ inbound:
         roles_any: [Orders.Read]
         clients: ["{CLIENT}"]
         azpacr: ["2"]
+outbound:
+  listen: 127.0.0.1:0
+  credentials:
+    api:
+      token_url: {token_url}
+      client_id: {CLIENT}
+      scopes: ["{AUD}/.default"]
+      auth: {{ client_secret: {{ file: secret }} }}
+  routes:
+    - match: {{ path_prefix: / }}
+      upstream: http://{upstream}
+      credential: api
 "#,
         iss = issuer.issuer(),
         discovery = issuer.discovery_url(),
+        token_url = issuer.token_url(),
     );
-    let config = Config::from_yaml(&yaml, std::path::Path::new("/"), &ProcessEnv).expect("load config");
+    let config = Config::from_yaml(&yaml, dir, &ProcessEnv).expect("load config");
     let (stop, shutdown) = server::shutdown_channel();
     let started = tollgate::sidecar::start(config, shutdown)
         .await
         .expect("tollgate starts");
     let addr = started.inbound.expect("inbound");
+    let outbound = started.outbound.expect("outbound");
     let deadline = Instant::now() + Duration::from_secs(10);
     while started.readiness.check().is_err() {
         assert!(Instant::now() < deadline, "tollgate never became ready");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::spawn(started.wait());
-    (addr, stop)
+    (addr, outbound, stop)
 }
 
 fn env_number(name: &str, default: usize) -> usize {

@@ -175,3 +175,65 @@ async fn online_check_reports_each_issuer() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
 }
+
+/// `--online` acquires one token per credential and reports it, never printing the token
+/// or the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_check_acquires_one_token_per_credential() {
+    use ::tollgate::devissuer::{ClientAuth, DevIssuer};
+    let issuer = DevIssuer::start("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("dev issuer");
+    issuer.add_client("good-client", ClientAuth::Secret("right-secret".into()), &[]);
+    let file = config_file(&format!(
+        r#"outbound:
+  listen: 127.0.0.1:0
+  credentials:
+    good:
+      token_url: {url}
+      client_id: good-client
+      scopes: [api://x/.default]
+      auth: {{ client_secret: {{ file: good-secret }} }}
+    bad:
+      token_url: {url}
+      client_id: good-client
+      scopes: [api://x/.default]
+      auth: {{ client_secret: {{ file: bad-secret }} }}
+  routes:
+    - match: {{ host: a.internal }}
+      upstream: https://a.example.com
+      credential: good
+"#,
+        url = issuer.token_url()
+    ));
+    let dir = file.path.parent().expect("dir").to_path_buf();
+    std::fs::write(dir.join("good-secret"), "right-secret").expect("write");
+    std::fs::write(dir.join("bad-secret"), "wrong-secret").expect("write");
+    let path = file.path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        tollgate()
+            .args(["check", "--online", "-c"])
+            .arg(&path)
+            .output()
+            .expect("run check --online")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("credential good: ok, token acquired, expires in"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("credential bad: error: token endpoint answered 401 invalid_client"),
+        "{stdout}"
+    );
+    assert_eq!(issuer.token_requests().len(), 2);
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        !all.contains("right-secret") && !all.contains("wrong-secret") && !all.contains("eyJ"),
+        "{all}"
+    );
+}
