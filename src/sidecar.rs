@@ -63,6 +63,8 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
     crypto_self_test()?;
     let metrics = Metrics::new()?;
     let readiness = Readiness::new();
+    // Not ready until every part below is built and registered its own components.
+    let loading = readiness.register("config", "loading");
     metrics.config_generation.set(1);
     let mut tasks = JoinSet::new();
 
@@ -144,7 +146,7 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
             Some(addr)
         }
     };
-    readiness.register("config", "loading").ready();
+    loading.ready();
     Ok(Started {
         admin,
         inbound,
