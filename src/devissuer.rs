@@ -47,6 +47,9 @@ struct State {
     identity_header: RwLock<Option<String>>,
 }
 
+/// The instance metadata service's token path (IMDS), served for managed identity tests.
+const IMDS_PATH: &str = "/metadata/identity/oauth2/token";
+
 /// The tenant id in the tokens the development issuer mints.
 pub const DEV_TENANT: &str = "7ff95b15-dc21-4ba6-bc92-824856578fc1";
 
@@ -171,7 +174,9 @@ impl DevIssuer {
         );
     }
 
-    /// Serve managed identity tokens to callers presenting this `X-IDENTITY-HEADER`.
+    /// Serve managed identity tokens: on `/msi/token` to callers presenting this
+    /// `X-IDENTITY-HEADER` (App Service), and on the IMDS path to callers sending
+    /// `Metadata: true`.
     pub fn enable_managed_identity(&self, identity_header: &str) {
         *write(&self.state.identity_header) = Some(identity_header.to_string());
     }
@@ -238,7 +243,7 @@ async fn serve(listener: tokio::net::TcpListener, state: Arc<State>, shutdown: S
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
-    if path == "/token" || path == "/msi/token" {
+    if path == "/token" || path == "/msi/token" || path == IMDS_PATH {
         return Ok(token_request(&state, req).await);
     }
     let path = path.as_str();
@@ -323,7 +328,7 @@ async fn token_request(state: &State, req: Request<Incoming>) -> Response<Full<B
             "server_error",
             "AADSTS90000: failure injected by the test".to_string(),
         ))
-    } else if entry.path == "/msi/token" {
+    } else if entry.path == "/msi/token" || entry.path == IMDS_PATH {
         managed_identity(state, &entry, now)
     } else {
         let clients = read(&state.clients);
@@ -363,6 +368,7 @@ async fn token_request(state: &State, req: Request<Incoming>) -> Response<Full<B
                     StatusCode::OK,
                     json!({
                         "access_token": token,
+                        "expires_in": secs.to_string(),
                         "expires_on": (now + secs as i64).to_string(),
                         "resource": claims["aud"],
                         "token_type": "Bearer",
@@ -396,19 +402,35 @@ fn managed_identity(
     _now: i64,
 ) -> Result<Minted, (StatusCode, &'static str, String)> {
     let expected = read(&state.identity_header).clone();
-    if expected.is_none() || req.header("x-identity-header") != expected.as_deref() {
+    let imds = req.path == IMDS_PATH;
+    if expected.is_none() {
+        return Err((
+            StatusCode::NOT_FOUND,
+            "invalid_request",
+            "managed identity is not enabled".into(),
+        ));
+    }
+    if imds && req.header("metadata") != Some("true") {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Metadata: true required".into(),
+        ));
+    }
+    if !imds && req.header("x-identity-header") != expected.as_deref() {
         return Err((
             StatusCode::UNAUTHORIZED,
             "invalid_request",
             "X-IDENTITY-HEADER missing or wrong".into(),
         ));
     }
+    let version = if imds { "2018-02-01" } else { "2019-08-01" };
     let resource = req.field("resource").unwrap_or_default();
-    if resource.is_empty() || req.field("api-version") != Some("2019-08-01") {
+    if resource.is_empty() || req.field("api-version") != Some(version) {
         return Err((
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "resource and api-version=2019-08-01 required".into(),
+            format!("resource and api-version={version} required"),
         ));
     }
     let client = req

@@ -208,6 +208,50 @@ outbound:
     drop(dir);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_metadata_managed_identity_with_string_lifetimes() {
+    let (issuer, upstream, dir) = parts().await;
+    issuer.enable_managed_identity("unused-by-imds");
+    let yaml = format!(
+        r#"admin:
+  listen: 127.0.0.1:0
+outbound:
+  listen: 127.0.0.1:0
+  credentials:
+    mi:
+      scopes: ["{SCOPE}"]
+      auth: {{ managed_identity: }}
+  routes:
+    - match: {{ host: orders.internal }}
+      upstream: http://{up}
+      credential: mi
+"#,
+        up = upstream.addr
+    );
+    let env = Env(HashMap::from([(
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+        issuer.issuer().to_string(),
+    )]));
+    let tollgate = Tollgate::start_with_env(&yaml, dir.path(), &env).await;
+    tollgate.wait_ready().await;
+    let res = reqwest::Client::new()
+        .get(tollgate.outbound_url("/x"))
+        .header("host", "orders.internal")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let request = &issuer.token_requests()[0];
+    assert_eq!(request.path, "/metadata/identity/oauth2/token");
+    assert_eq!(request.header("metadata"), Some("true"));
+    assert_eq!(request.field("api-version"), Some("2018-02-01"));
+    assert_eq!(
+        request.field("resource"),
+        Some("api://b178f3a5-7588-492a-924f-72d7887b7e48")
+    );
+    assert_eq!(request.field("client_id"), None, "system-assigned: no client_id");
+}
+
 /// The whole loop: app → outbound tollgate → inbound tollgate (verifies the token and the
 /// certificate-only policy) → legacy upstream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
