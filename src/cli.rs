@@ -108,7 +108,7 @@ fn run(path: &std::path::Path) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match runtime.block_on(crate::sidecar::run(config)) {
+    match runtime.block_on(crate::sidecar::run(config, path.to_path_buf())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "tollgate failed");

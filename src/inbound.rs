@@ -42,6 +42,76 @@ pub struct Snapshot {
     pub upstream: Upstream,
 }
 
+/// What building a snapshot needs from the running sidecar.
+pub struct BuildContext<'a> {
+    pub metrics: &'a Metrics,
+    pub readiness: Option<&'a crate::readiness::Readiness>,
+    /// Files the configuration names whose content changed since the previous build.
+    pub changed_files: &'a std::collections::HashSet<std::path::PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("inbound.upstream: not a usable URL")]
+    Upstream,
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+impl Snapshot {
+    /// Compile the inbound section. Key caches of issuers whose key source (and, for
+    /// `jwks_file`, the file's content) did not change are taken over from `previous`,
+    /// keys and all; the others are new and returned separately, to be fetched and started.
+    pub fn build(
+        config: &crate::config::Config,
+        inbound: &Inbound,
+        previous: Option<&Snapshot>,
+        cx: &BuildContext<'_>,
+    ) -> Result<(Snapshot, Vec<Arc<KeyCache>>), BuildError> {
+        let http = jwks::http_client()?;
+        let mut keys = Vec::with_capacity(config.issuers.len());
+        let mut fresh = Vec::new();
+        for issuer in &config.issuers {
+            let file_changed = match &issuer.keys {
+                crate::config::KeySource::JwksFile(path) => cx.changed_files.contains(path),
+                _ => false,
+            };
+            let reused = previous
+                .and_then(|p| {
+                    p.keys
+                        .iter()
+                        .find(|k| k.issuer() == issuer.name && *k.source() == issuer.keys)
+                })
+                .filter(|_| !file_changed);
+            match reused {
+                Some(cache) => keys.push(cache.clone()),
+                None => {
+                    let handle = cx
+                        .readiness
+                        .map(|r| r.register(format!("issuer/{}", issuer.name), "first signing key fetch"));
+                    let cache = Arc::new(KeyCache::new(
+                        &issuer.name,
+                        issuer.keys.clone(),
+                        http.clone(),
+                        cx.metrics.clone(),
+                        handle,
+                    ));
+                    fresh.push(cache.clone());
+                    keys.push(cache);
+                }
+            }
+        }
+        let upstream = Upstream::from_url(&inbound.upstream).ok_or(BuildError::Upstream)?;
+        let snapshot = Snapshot {
+            inbound: inbound.clone(),
+            issuers: config.issuers.clone(),
+            keys,
+            upstream,
+        };
+        Ok((snapshot, fresh))
+    }
+}
+
 /// The inbound listener's request handler.
 pub struct InboundService {
     snapshot: ArcSwap<Snapshot>,

@@ -16,6 +16,7 @@ pub mod outbound;
 pub mod path_guard;
 pub mod proxy;
 pub mod readiness;
+pub mod reload;
 pub mod reply;
 pub mod secret;
 pub mod server;

@@ -20,7 +20,6 @@ use crate::metrics::Metrics;
 use crate::online::Finding;
 use crate::path_guard;
 use crate::proxy::{self, Body, Proxy, Target, TlsSetupError, Upstream};
-use crate::readiness::Readiness;
 use crate::reply::{self, Reply};
 use crate::server::ClientConn;
 
@@ -30,7 +29,7 @@ pub struct Snapshot {
     /// Per route: its upstream and the index of its client in `proxies`.
     pub upstreams: Vec<(Upstream, usize)>,
     /// One pooled client per distinct `ca_file` (index 0: system roots only).
-    pub proxies: Vec<Proxy>,
+    pub proxies: Vec<(Option<std::path::PathBuf>, Proxy)>,
     /// One token cache per credential, same order as `outbound.credentials`.
     pub tokens: Vec<Arc<TokenCache>>,
 }
@@ -50,52 +49,74 @@ pub enum BuildError {
     Http(#[from] reqwest::Error),
 }
 
+/// What building a snapshot needs from the running sidecar.
+pub use crate::inbound::BuildContext;
+
 impl Snapshot {
-    /// Compile the section: upstreams, clients, and one (not yet started) token cache per
-    /// credential, registered with `readiness` when given.
+    /// Compile the section. Token caches of credentials whose settings did not change are
+    /// taken over from `previous` (token and all), as are upstream clients whose `ca_file`
+    /// did not change (pooled connections and all). New caches are returned separately,
+    /// to be acquired and started.
     pub fn build(
         outbound: &Outbound,
-        metrics: &Metrics,
-        readiness: Option<&Readiness>,
-    ) -> Result<Self, BuildError> {
+        previous: Option<&Snapshot>,
+        cx: &BuildContext<'_>,
+    ) -> Result<(Self, Vec<Arc<TokenCache>>), BuildError> {
         let http = credentials::http_client()?;
-        let tokens = outbound
-            .credentials
-            .iter()
-            .map(|c| {
-                let handle = readiness.map(|r| r.register(format!("credential/{}", c.name), "first token"));
-                Arc::new(TokenCache::new(
-                    &c.name,
-                    credentials::source(c, http.clone()),
-                    metrics.clone(),
-                    handle,
-                ))
-            })
-            .collect();
-        let mut proxies = vec![Proxy::new(None)?];
-        let mut ca_files: Vec<std::path::PathBuf> = Vec::new();
+        let mut tokens = Vec::with_capacity(outbound.credentials.len());
+        let mut fresh = Vec::new();
+        for c in &outbound.credentials {
+            match previous.and_then(|p| p.tokens.iter().find(|t| t.name() == c.name && t.serves(c))) {
+                Some(cache) => tokens.push(cache.clone()),
+                None => {
+                    let handle = cx
+                        .readiness
+                        .map(|r| r.register(format!("credential/{}", c.name), "first token"));
+                    let cache = Arc::new(
+                        TokenCache::new(
+                            &c.name,
+                            credentials::source(c, http.clone()),
+                            cx.metrics.clone(),
+                            handle,
+                        )
+                        .with_settings(c),
+                    );
+                    fresh.push(cache.clone());
+                    tokens.push(cache);
+                }
+            }
+        }
+        let reuse = |ca: &Option<std::path::PathBuf>| {
+            let unchanged = ca.as_ref().is_none_or(|p| !cx.changed_files.contains(p));
+            previous
+                .and_then(|p| p.proxies.iter().find(|(c, _)| c == ca))
+                .filter(|_| unchanged)
+                .map(|(_, proxy)| proxy.clone())
+        };
+        let mut proxies = vec![(None, reuse(&None).map_or_else(|| Proxy::new(None), Ok)?)];
         let mut upstreams = Vec::with_capacity(outbound.routes.len());
         for (i, route) in outbound.routes.iter().enumerate() {
             let upstream = Upstream::from_url(&route.upstream).ok_or(BuildError::Upstream(i))?;
-            let proxy = match &route.ca_file {
-                None => 0,
-                Some(ca) => match ca_files.iter().position(|c| c == ca) {
-                    Some(p) => p + 1,
-                    None => {
-                        proxies.push(Proxy::new(Some(ca))?);
-                        ca_files.push(ca.clone());
-                        proxies.len() - 1
-                    }
-                },
+            let index = match proxies.iter().position(|(c, _)| *c == route.ca_file) {
+                Some(p) => p,
+                None => {
+                    let proxy = match reuse(&route.ca_file) {
+                        Some(p) => p,
+                        None => Proxy::new(route.ca_file.as_deref())?,
+                    };
+                    proxies.push((route.ca_file.clone(), proxy));
+                    proxies.len() - 1
+                }
             };
-            upstreams.push((upstream, proxy));
+            upstreams.push((upstream, index));
         }
-        Ok(Snapshot {
+        let snapshot = Snapshot {
             outbound: outbound.clone(),
             upstreams,
             proxies,
             tokens,
-        })
+        };
+        Ok((snapshot, fresh))
     }
 }
 
@@ -109,6 +130,11 @@ impl OutboundService {
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
+    }
+
+    /// Replace the routes and credentials; requests in flight finish on the one they loaded.
+    pub fn store(&self, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
     }
 
     pub async fn handle(
@@ -161,7 +187,7 @@ impl OutboundService {
                             protocol: None,
                             timeout: snap.outbound.upstream_timeout,
                         };
-                        match snap.proxies[*proxy].forward(req, target).await {
+                        match snap.proxies[*proxy].1.forward(req, target).await {
                             Ok(res) => res,
                             Err(e) => {
                                 tracing::warn!(side = "outbound", route = %route.label, error = %e, "forwarding failed");

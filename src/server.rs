@@ -59,6 +59,11 @@ impl ShutdownTrigger {
 }
 
 impl ShutdownSignal {
+    /// Whether shutdown was already triggered.
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
+
     /// Resolves when shutdown was triggered (or the trigger was dropped).
     pub async fn wait(&mut self) {
         let _ = self.0.wait_for(|stop| *stop).await;

@@ -8,12 +8,11 @@ use hyper::service::service_fn;
 use tokio::task::JoinSet;
 
 use crate::admin::Admin;
-use crate::config::{Config, Inbound};
-use crate::inbound::jwks::{self, KeyCache};
-use crate::inbound::{InboundService, Snapshot};
+use crate::config::Config;
+use crate::inbound::{self, BuildContext, InboundService};
 use crate::metrics::{Metrics, MetricsError};
 use crate::outbound::{self, OutboundService};
-use crate::proxy::{Proxy, TlsSetupError, Upstream};
+use crate::proxy::{Proxy, TlsSetupError};
 use crate::readiness::Readiness;
 use crate::server::{self, ShutdownSignal, ShutdownTrigger, TlsError};
 
@@ -33,8 +32,8 @@ pub enum RunError {
     Outbound(#[from] outbound::BuildError),
     #[error("the JWT crypto backend failed its self-test: {0}")]
     CryptoSelfTest(String),
-    #[error("invalid upstream URL")]
-    Upstream,
+    #[error(transparent)]
+    Inbound(#[from] inbound::BuildError),
 }
 
 /// A started sidecar: where it listens, and the task that ends after shutdown.
@@ -44,14 +43,27 @@ pub struct Started {
     pub outbound: Option<SocketAddr>,
     pub metrics: Metrics,
     pub readiness: Readiness,
+    /// The request handlers, whose snapshots a reload replaces.
+    pub services: Services,
+    /// The configuration the sidecar started with.
+    pub config: Config,
+    shutdown: ShutdownSignal,
     tasks: JoinSet<()>,
 }
 
-/// Run until SIGTERM/SIGINT, then drain and return.
-pub async fn run(config: Config) -> Result<(), RunError> {
+/// The running request handlers.
+#[derive(Clone, Default)]
+pub struct Services {
+    pub inbound: Option<Arc<InboundService>>,
+    pub outbound: Option<Arc<OutboundService>>,
+}
+
+/// Run until SIGTERM/SIGINT, then drain and return. `path` is watched for changes.
+pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), RunError> {
     let (trigger, shutdown) = server::shutdown_channel();
     tokio::spawn(stop_on_signal(trigger));
-    let started = start(config, shutdown).await?;
+    let mut started = start(config, shutdown).await?;
+    started.reload_on_change(path);
     tracing::info!("tollgate started");
     started.wait().await;
     tracing::info!("tollgate stopped");
@@ -94,10 +106,22 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
         }
     };
 
+    let no_changes = std::collections::HashSet::new();
+    let cx = BuildContext {
+        metrics: &metrics,
+        readiness: Some(&readiness),
+        changed_files: &no_changes,
+    };
+    let mut services = Services::default();
     let inbound = match &config.inbound {
         None => None,
         Some(inbound) => {
-            let service = inbound_service(&config, inbound, &metrics, &readiness, &shutdown, &mut tasks)?;
+            let (snapshot, fresh) = inbound::Snapshot::build(&config, inbound, None, &cx)?;
+            for cache in fresh {
+                tasks.spawn(cache.keep_fresh(shutdown.clone()));
+            }
+            let service = Arc::new(InboundService::new(snapshot, Proxy::new(None)?, metrics.clone()));
+            services.inbound = Some(service.clone());
             let tls = match &inbound.tls {
                 Some(t) => Some(server::tls_acceptor(&t.cert_file, &t.key_file)?),
                 None => None,
@@ -123,11 +147,12 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
     let outbound = match &config.outbound {
         None => None,
         Some(outbound) => {
-            let snapshot = outbound::Snapshot::build(outbound, &metrics, Some(&readiness))?;
-            for cache in &snapshot.tokens {
-                tasks.spawn(cache.clone().keep_fresh(shutdown.clone()));
+            let (snapshot, fresh) = outbound::Snapshot::build(outbound, None, &cx)?;
+            for cache in fresh {
+                tasks.spawn(cache.keep_fresh(shutdown.clone()));
             }
             let service = Arc::new(OutboundService::new(snapshot, metrics.clone()));
+            services.outbound = Some(service.clone());
             let listener = server::bind("outbound", outbound.listen).await?;
             let addr = listener.local_addr()?;
             tracing::info!(listen = %addr, routes = outbound.routes.len(), "outbound listening");
@@ -153,44 +178,11 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
         outbound,
         metrics,
         readiness,
+        services,
+        config,
+        shutdown,
         tasks,
     })
-}
-
-fn inbound_service(
-    config: &Config,
-    inbound: &Inbound,
-    metrics: &Metrics,
-    readiness: &Readiness,
-    shutdown: &ShutdownSignal,
-    tasks: &mut JoinSet<()>,
-) -> Result<Arc<InboundService>, RunError> {
-    let http = jwks::http_client()?;
-    let mut keys = Vec::with_capacity(config.issuers.len());
-    for issuer in &config.issuers {
-        let handle = readiness.register(format!("issuer/{}", issuer.name), "first signing key fetch");
-        let cache = Arc::new(KeyCache::new(
-            &issuer.name,
-            issuer.keys.clone(),
-            http.clone(),
-            metrics.clone(),
-            Some(handle),
-        ));
-        tasks.spawn(cache.clone().keep_fresh(shutdown.clone()));
-        keys.push(cache);
-    }
-    let upstream = Upstream::from_url(&inbound.upstream).ok_or(RunError::Upstream)?;
-    let snapshot = Snapshot {
-        inbound: inbound.clone(),
-        issuers: config.issuers.clone(),
-        keys,
-        upstream,
-    };
-    Ok(Arc::new(InboundService::new(
-        snapshot,
-        Proxy::new(None)?,
-        metrics.clone(),
-    )))
 }
 
 /// jsonwebtoken needs exactly one crypto backend or its first verify panics: make that
@@ -210,6 +202,19 @@ fn crypto_self_test() -> Result<(), RunError> {
 // === impl Started ===
 
 impl Started {
+    /// Watch `path` (and the files it names), reload on change, SIGHUP or poll.
+    pub fn reload_on_change(&mut self, path: std::path::PathBuf) {
+        let reloader = crate::reload::Reloader::new(
+            path,
+            self.config.clone(),
+            self.services.clone(),
+            self.metrics.clone(),
+            self.readiness.clone(),
+            self.shutdown.clone(),
+        );
+        self.tasks.spawn(reloader.run());
+    }
+
     /// Wait until every listener drained and every task ended (after shutdown).
     pub async fn wait(mut self) {
         while self.tasks.join_next().await.is_some() {}

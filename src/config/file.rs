@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer};
 pub struct FileConfig {
     pub admin: Option<FileAdmin>,
     pub shutdown: Option<FileShutdown>,
+    pub reload: Option<FileReload>,
     #[serde(default)]
     pub issuers: BTreeMap<String, FileIssuer>,
     pub inbound: Option<FileInbound>,
@@ -27,6 +28,12 @@ pub struct FileAdmin {
 #[serde(deny_unknown_fields)]
 pub struct FileShutdown {
     pub drain_timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileReload {
+    pub poll_interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

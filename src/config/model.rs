@@ -14,6 +14,8 @@ use url::Url;
 pub struct Config {
     pub admin: Option<Admin>,
     pub drain_timeout: Duration,
+    /// How often the file (and the files it names) are hashed to catch lost watch events.
+    pub reload_poll_interval: Duration,
     pub issuers: Vec<Issuer>,
     pub inbound: Option<Inbound>,
     pub outbound: Option<Outbound>,

@@ -19,6 +19,7 @@ use super::{ConfigError, Env};
 
 const TENANT_PLACEHOLDER: &str = "{tenantid}";
 const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
+const DEFAULT_RELOAD_POLL: Duration = Duration::from_secs(10);
 const DEFAULT_LEEWAY: u64 = 60;
 
 /// The state of one validation pass: where keys are, how to resolve paths, what went wrong.
@@ -61,6 +62,17 @@ pub(super) fn validate(
         .and_then(|s| s.drain_timeout_seconds)
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_DRAIN);
+    let reload_poll_interval = match file.reload.and_then(|r| r.poll_interval_seconds) {
+        None => DEFAULT_RELOAD_POLL,
+        Some(0) => {
+            check.err(
+                &root.key("reload").key("poll_interval_seconds"),
+                "must be at least 1",
+            );
+            DEFAULT_RELOAD_POLL
+        }
+        Some(n) => Duration::from_secs(n),
+    };
 
     let issuer_names: Vec<String> = file.issuers.keys().cloned().collect();
     let issuers: Vec<Issuer> = file
@@ -80,6 +92,7 @@ pub(super) fn validate(
         Ok(Config {
             admin,
             drain_timeout,
+            reload_poll_interval,
             issuers,
             inbound,
             outbound,

@@ -12,21 +12,27 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 
 use super::{AcquireError, Token, TokenSource};
+use crate::config::Credential;
 use crate::metrics::Metrics;
 use crate::readiness::ReadinessHandle;
-use crate::server::ShutdownSignal;
+use crate::server::{self, ShutdownSignal, ShutdownTrigger};
 
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 pub struct TokenCache {
     name: String,
+    /// The settings this cache was built from: a reload keeps the cache (and its token)
+    /// while they are unchanged.
+    settings: Option<Credential>,
+    retire: ShutdownTrigger,
+    retired: ShutdownSignal,
     source: Box<dyn TokenSource>,
     current: ArcSwapOption<Token>,
     /// Single flight: held while a token request is in progress.
     flight: tokio::sync::Mutex<Flight>,
     metrics: Metrics,
-    readiness: Option<ReadinessHandle>,
+    readiness: ArcSwapOption<ReadinessHandle>,
     acquisitions: AtomicU64,
 }
 
@@ -53,19 +59,57 @@ impl TokenCache {
         metrics: Metrics,
         readiness: Option<ReadinessHandle>,
     ) -> Self {
+        let (retire, retired) = server::shutdown_channel();
         TokenCache {
             name: name.to_string(),
+            settings: None,
+            retire,
+            retired,
             source,
             current: ArcSwapOption::empty(),
             flight: tokio::sync::Mutex::new(Flight::default()),
             metrics,
-            readiness,
+            readiness: ArcSwapOption::new(readiness.map(Arc::new)),
             acquisitions: AtomicU64::new(0),
         }
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Remember the settings this cache serves (see [`TokenCache::serves`]).
+    pub fn with_settings(mut self, credential: &Credential) -> Self {
+        self.settings = Some(credential.clone());
+        self
+    }
+
+    /// Whether this cache was built for exactly these settings.
+    pub fn serves(&self, credential: &Credential) -> bool {
+        self.settings.as_ref() == Some(credential)
+    }
+
+    /// Report readiness from now on (for caches a reload built).
+    pub fn attach_readiness(&self, handle: ReadinessHandle) {
+        if self.has_token() {
+            handle.ready();
+        } else {
+            handle.not_ready("no token yet");
+        }
+        self.readiness.store(Some(Arc::new(handle)));
+    }
+
+    /// Stop the refresh task: a reload replaced or removed this credential.
+    pub fn retire(&self) {
+        self.retire.trigger();
+    }
+
+    /// Whether a token that may serve is held now.
+    pub fn has_token(&self) -> bool {
+        self.current
+            .load()
+            .as_ref()
+            .is_some_and(|t| Instant::now() < t.expires_at)
     }
 
     /// Token requests made so far (successful or not).
@@ -107,7 +151,11 @@ impl TokenCache {
     /// Keep a fresh token until shutdown: acquire at start, refresh when due, retry
     /// failures with backoff; report readiness.
     pub async fn keep_fresh(self: Arc<Self>, mut shutdown: ShutdownSignal) {
+        let mut retired = self.retired.clone();
         loop {
+            if retired.is_triggered() {
+                return;
+            }
             let wake_at = {
                 let mut flight = self.flight.lock().await;
                 let now = Instant::now();
@@ -121,6 +169,7 @@ impl TokenCache {
             tokio::select! {
                 _ = tokio::time::sleep_until(wake_at.into()) => {}
                 _ = shutdown.wait() => return,
+                _ = retired.wait() => return,
             }
         }
     }
@@ -213,7 +262,8 @@ impl TokenCache {
     }
 
     fn report_readiness(&self, flight: &Flight) {
-        let Some(r) = &self.readiness else { return };
+        let guard = self.readiness.load();
+        let Some(r) = guard.as_ref() else { return };
         if self.usable(flight).is_some() {
             r.ready();
         } else {

@@ -15,7 +15,7 @@ use super::keys::KeySet;
 use crate::config::KeySource;
 use crate::metrics::Metrics;
 use crate::readiness::ReadinessHandle;
-use crate::server::ShutdownSignal;
+use crate::server::{self, ShutdownSignal, ShutdownTrigger};
 
 const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
 const MIN_REFRESH: Duration = Duration::from_secs(300);
@@ -30,12 +30,17 @@ pub struct KeyCache {
     keys: ArcSwapOption<KeySet>,
     http: reqwest::Client,
     metrics: Metrics,
-    readiness: Option<ReadinessHandle>,
+    readiness: ArcSwapOption<ReadinessHandle>,
     /// Single flight for unknown-kid fetches; holds when the last one started.
     miss: tokio::sync::Mutex<Option<Instant>>,
     cooldown: Duration,
     /// Completed fetch attempts, for observability and tests.
     fetches: AtomicU64,
+    /// When the next scheduled refresh is due (set by each successful fetch).
+    due: ArcSwapOption<Instant>,
+    /// Fired when a reload drops this issuer: its refresh task ends.
+    retire: ShutdownTrigger,
+    retired: ShutdownSignal,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,17 +65,40 @@ impl KeyCache {
         metrics: Metrics,
         readiness: Option<ReadinessHandle>,
     ) -> Self {
+        let (retire, retired) = server::shutdown_channel();
         KeyCache {
             issuer: issuer.to_string(),
             source,
             keys: ArcSwapOption::empty(),
             http,
             metrics,
-            readiness,
+            readiness: ArcSwapOption::new(readiness.map(Arc::new)),
             miss: tokio::sync::Mutex::new(None),
             cooldown: UNKNOWN_KID_COOLDOWN,
             fetches: AtomicU64::new(0),
+            due: ArcSwapOption::empty(),
+            retire,
+            retired,
         }
+    }
+
+    pub fn source(&self) -> &KeySource {
+        &self.source
+    }
+
+    /// Report readiness from now on (for caches a reload built): ready when keys are held.
+    pub fn attach_readiness(&self, handle: ReadinessHandle) {
+        if self.current().is_some() {
+            handle.ready();
+        } else {
+            handle.not_ready("no signing keys yet");
+        }
+        self.readiness.store(Some(Arc::new(handle)));
+    }
+
+    /// Stop the refresh task: a reload replaced or removed this issuer.
+    pub fn retire(&self) {
+        self.retire.trigger();
     }
 
     pub fn issuer(&self) -> &str {
@@ -99,7 +127,8 @@ impl KeyCache {
             Ok((set, skipped, next)) => {
                 tracing::info!(issuer = %self.issuer, keys = set.len(), skipped, "signing keys loaded");
                 self.keys.store(Some(Arc::new(set)));
-                if let Some(r) = &self.readiness {
+                self.due.store(Some(Arc::new(Instant::now() + next)));
+                if let Some(r) = self.readiness.load().as_ref() {
                     r.ready();
                 }
                 Ok(next)
@@ -129,10 +158,25 @@ impl KeyCache {
         let _ = self.refresh().await;
     }
 
-    /// Refresh on schedule until shutdown; retry failures with backoff (1 s doubling to 5 min).
+    /// Refresh on schedule until shutdown or retirement; retry failures with backoff (1 s
+    /// doubling to 5 min). Keys already loaded (a reload fetched them) wait for their due time.
     pub async fn keep_fresh(self: Arc<Self>, mut shutdown: ShutdownSignal) {
         let mut backoff = Duration::from_secs(1);
+        let mut retired = self.retired.clone();
+        if let Some(due) = self.due.load_full() {
+            if matches!(self.source, KeySource::JwksFile(_)) {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until((*due).into()) => {}
+                _ = shutdown.wait() => return,
+                _ = retired.wait() => return,
+            }
+        }
         loop {
+            if self.retired.is_triggered() {
+                return;
+            }
             let wait = match self.refresh().await {
                 Ok(next) => {
                     backoff = Duration::from_secs(1);
@@ -150,6 +194,7 @@ impl KeyCache {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.wait() => return,
+                _ = retired.wait() => return,
             }
         }
     }

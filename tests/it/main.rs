@@ -3,6 +3,7 @@
 mod check;
 mod inbound;
 mod outbound;
+mod reload;
 mod run;
 mod server;
 mod support;

@@ -23,6 +23,24 @@ impl Tollgate {
         Tollgate::start_with_env(yaml, base, &ProcessEnv).await
     }
 
+    /// Start from the file at `path` and reload it on change, as `tollgate run` does.
+    pub async fn start_file(path: &Path) -> Tollgate {
+        let config = Config::load(path).unwrap_or_else(|e| panic!("test config invalid: {e}"));
+        let (stop, shutdown) = server::shutdown_channel();
+        let mut started = sidecar::start(config, shutdown).await.expect("tollgate starts");
+        started.reload_on_change(path.to_path_buf());
+        let t = Tollgate {
+            inbound: started.inbound.unwrap_or_else(|| "127.0.0.1:9".parse().unwrap()),
+            outbound: started.outbound,
+            admin: started.admin.expect("admin listener"),
+            readiness: started.readiness.clone(),
+            stop,
+        };
+        tokio::spawn(started.wait());
+        t.wait_ready().await;
+        t
+    }
+
     /// Start with `env` standing in for the process environment (defaults resolved at load).
     pub async fn start_with_env(yaml: &str, base: &Path, env: &dyn tollgate::config::Env) -> Tollgate {
         let config = Config::from_yaml(yaml, base, env)

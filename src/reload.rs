@@ -1,0 +1,531 @@
+//! Hot reload. Triggers: a `notify` watch on the config file's folder and the folders of the
+//! files it names (catches editors that write-and-rename and Kubernetes ConfigMap `..data`
+//! symlink swaps), debounced; SIGHUP; and a poll that hashes everything every
+//! `reload.poll_interval_seconds` for filesystems whose events get lost.
+//!
+//! A reload parses, validates and compiles the file, then builds new snapshots that take
+//! over the key caches and token caches whose settings did not change (so a routes-only
+//! edit sends nothing to the IdP), fetches what is new within a bounded time, and swaps
+//! each snapshot atomically. Identical content does nothing; an invalid file changes
+//! nothing and is logged with every key path.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::digest;
+use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::config::{Config, ProcessEnv};
+use crate::inbound::{self, BuildContext};
+use crate::metrics::Metrics;
+use crate::outbound;
+use crate::readiness::Readiness;
+use crate::server::ShutdownSignal;
+use crate::sidecar::Services;
+
+/// Events closer together than this make one reload.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+/// How long a reload waits for the keys and tokens of new issuers and credentials.
+const FETCH_LIMIT: Duration = Duration::from_secs(10);
+
+type Hash = [u8; 32];
+
+pub struct Reloader {
+    path: PathBuf,
+    base: PathBuf,
+    current: Config,
+    /// Fingerprint of what is applied: the file's text and every file it names.
+    applied: Option<Hash>,
+    file_hashes: BTreeMap<PathBuf, Option<Hash>>,
+    /// Text that failed to load, and a fingerprint that failed to apply: not retried by
+    /// the poll or file events until something changes (SIGHUP retries).
+    failed_text: Option<Hash>,
+    failed_apply: Option<Hash>,
+    services: Services,
+    metrics: Metrics,
+    readiness: Readiness,
+    shutdown: ShutdownSignal,
+}
+
+/// What changed, for the one summary line.
+#[derive(Default)]
+struct Changes {
+    parts: Vec<String>,
+}
+
+impl Reloader {
+    pub fn new(
+        path: PathBuf,
+        config: Config,
+        services: Services,
+        metrics: Metrics,
+        readiness: Readiness,
+        shutdown: ShutdownSignal,
+    ) -> Self {
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Reloader {
+            path,
+            base,
+            current: config,
+            applied: None,
+            file_hashes: BTreeMap::new(),
+            failed_text: None,
+            failed_apply: None,
+            services,
+            metrics,
+            readiness,
+            shutdown,
+        }
+    }
+
+    /// Wait for triggers until shutdown.
+    pub async fn run(mut self) {
+        if let Ok(text) = tokio::fs::read(&self.path).await {
+            self.file_hashes = hash_files(&referenced_files(&self.current)).await;
+            self.applied = Some(fingerprint(&sha256(&text), &self.file_hashes));
+        }
+        let (tx, mut rx) = mpsc::channel::<&'static str>(16);
+        let mut _watcher = self.watch(tx.clone());
+        tokio::spawn(forward_sighup(tx.clone(), self.shutdown.clone()));
+        let mut poll_every = self.current.reload_poll_interval;
+        let mut poll = poll_timer(poll_every);
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            let trigger = tokio::select! {
+                Some(reason) = rx.recv() => {
+                    tokio::time::sleep(DEBOUNCE).await;
+                    let mut reason = reason;
+                    while let Ok(more) = rx.try_recv() {
+                        if more == "SIGHUP" {
+                            reason = more;
+                        }
+                    }
+                    reason
+                }
+                _ = poll.tick() => "poll",
+                _ = shutdown.wait() => return,
+            };
+            if self.reload(trigger).await {
+                _watcher = self.watch(tx.clone());
+                if self.current.reload_poll_interval != poll_every {
+                    poll_every = self.current.reload_poll_interval;
+                    poll = poll_timer(poll_every);
+                }
+            }
+        }
+    }
+
+    /// Watch the folders of the config file and of every file it names.
+    fn watch(&self, events: mpsc::Sender<&'static str>) -> Option<notify::RecommendedWatcher> {
+        let handler = move |res: notify::Result<notify::Event>| {
+            if let Ok(event) = res
+                && !matches!(event.kind, EventKind::Access(_))
+            {
+                let _ = events.try_send("file change");
+            }
+        };
+        let mut watcher = match notify::recommended_watcher(handler) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch files; relying on the poll");
+                return None;
+            }
+        };
+        let mut folders: Vec<PathBuf> = vec![self.base.clone()];
+        for file in referenced_files(&self.current) {
+            if let Some(parent) = file.parent() {
+                folders.push(parent.to_path_buf());
+            }
+        }
+        folders.sort();
+        folders.dedup();
+        for folder in folders {
+            if let Err(e) = watcher.watch(&folder, RecursiveMode::NonRecursive) {
+                tracing::warn!(folder = %folder.display(), error = %e, "cannot watch folder; relying on the poll");
+            }
+        }
+        Some(watcher)
+    }
+
+    /// One reload attempt. Returns whether a new configuration was applied.
+    pub async fn reload(&mut self, trigger: &'static str) -> bool {
+        let explicit = trigger == "SIGHUP";
+        let text = match tokio::fs::read(&self.path).await {
+            Ok(t) => t,
+            Err(e) => {
+                let key = sha256(e.to_string().as_bytes());
+                if explicit || self.failed_text != Some(key) {
+                    tracing::error!(file = %self.path.display(), error = %e, trigger, "cannot read the configuration; the previous one keeps serving");
+                    self.count("error");
+                    self.failed_text = Some(key);
+                }
+                return false;
+            }
+        };
+        let text_hash = sha256(&text);
+        if !explicit && self.failed_text == Some(text_hash) {
+            return false;
+        }
+        let config = match std::str::from_utf8(&text)
+            .map_err(|_| Vec::new())
+            .and_then(|t| Config::from_yaml(t, &self.base, &ProcessEnv))
+        {
+            Ok(c) => c,
+            Err(errors) => {
+                for e in &errors {
+                    tracing::error!(file = %self.path.display(), problem = %e, "invalid configuration");
+                }
+                tracing::error!(
+                    file = %self.path.display(),
+                    problems = errors.len().max(1),
+                    trigger,
+                    "configuration not reloaded; the previous one keeps serving"
+                );
+                self.count("error");
+                self.failed_text = Some(text_hash);
+                return false;
+            }
+        };
+        self.failed_text = None;
+        let hashes = hash_files(&referenced_files(&config)).await;
+        let fp = fingerprint(&text_hash, &hashes);
+        if self.applied == Some(fp) || (!explicit && self.failed_apply == Some(fp)) {
+            return false;
+        }
+        let changed_files: HashSet<PathBuf> = hashes
+            .iter()
+            .filter(|(p, h)| self.file_hashes.get(*p) != Some(*h))
+            .map(|(p, _)| p.clone())
+            .collect();
+        match self.apply(&config, &changed_files).await {
+            Ok(changes) => {
+                self.metrics.config_generation.inc();
+                self.count("ok");
+                let summary = if changes.parts.is_empty() {
+                    "no effective change".to_string()
+                } else {
+                    changes.parts.join("; ")
+                };
+                tracing::info!(
+                    trigger,
+                    generation = self.metrics.config_generation.get(),
+                    changes = %summary,
+                    "configuration reloaded"
+                );
+                self.current = config;
+                self.applied = Some(fp);
+                self.file_hashes = hashes;
+                self.failed_apply = None;
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, trigger, "configuration not reloaded; the previous one keeps serving");
+                self.count("error");
+                self.failed_apply = Some(fp);
+                false
+            }
+        }
+    }
+
+    fn count(&self, result: &str) {
+        self.metrics.config_reloads.with_label_values(&[result]).inc();
+    }
+
+    /// Build the new snapshots (taking over unchanged caches), fetch what is new, swap.
+    async fn apply(&self, new: &Config, changed_files: &HashSet<PathBuf>) -> Result<Changes, String> {
+        let mut changes = Changes::default();
+        self.note_restart_needed(new);
+        describe(&mut changes, &self.current, new, changed_files);
+        let cx = BuildContext {
+            metrics: &self.metrics,
+            readiness: None,
+            changed_files,
+        };
+
+        let inbound = match (&self.services.inbound, &new.inbound) {
+            (Some(service), Some(section)) => {
+                let old = service.snapshot();
+                let (snapshot, fresh) =
+                    inbound::Snapshot::build(new, section, Some(&old), &cx).map_err(|e| e.to_string())?;
+                Some((service, old, snapshot, fresh))
+            }
+            _ => None,
+        };
+        let outbound = match (&self.services.outbound, &new.outbound) {
+            (Some(service), Some(section)) => {
+                let old = service.snapshot();
+                let (snapshot, fresh) =
+                    outbound::Snapshot::build(section, Some(&old), &cx).map_err(|e| e.to_string())?;
+                Some((service, old, snapshot, fresh))
+            }
+            _ => None,
+        };
+
+        // Fetch keys and tokens of new issuers and credentials before they serve.
+        let mut fetches = tokio::task::JoinSet::new();
+        for cache in inbound.iter().flat_map(|(_, _, _, fresh)| fresh.iter().cloned()) {
+            fetches.spawn(async move {
+                let _ = tokio::time::timeout(FETCH_LIMIT, cache.refresh()).await;
+            });
+        }
+        for cache in outbound.iter().flat_map(|(_, _, _, fresh)| fresh.iter().cloned()) {
+            fetches.spawn(async move {
+                let _ = tokio::time::timeout(FETCH_LIMIT, cache.acquire_now()).await;
+            });
+        }
+        while fetches.join_next().await.is_some() {}
+
+        if let Some((service, old, snapshot, fresh)) = inbound {
+            for cache in fresh {
+                cache.attach_readiness(
+                    self.readiness
+                        .register(format!("issuer/{}", cache.issuer()), "first signing key fetch"),
+                );
+                tokio::spawn(cache.keep_fresh(self.shutdown.clone()));
+            }
+            for cache in &old.keys {
+                if !snapshot.keys.iter().any(|k| Arc::ptr_eq(k, cache)) {
+                    cache.retire();
+                    if !snapshot.issuers.iter().any(|i| i.name == cache.issuer()) {
+                        self.readiness.unregister(&format!("issuer/{}", cache.issuer()));
+                    }
+                }
+            }
+            service.store(snapshot);
+        }
+        if let Some((service, old, snapshot, fresh)) = outbound {
+            for cache in fresh {
+                cache.attach_readiness(
+                    self.readiness
+                        .register(format!("credential/{}", cache.name()), "first token"),
+                );
+                tokio::spawn(cache.keep_fresh(self.shutdown.clone()));
+            }
+            for cache in &old.tokens {
+                if !snapshot.tokens.iter().any(|t| Arc::ptr_eq(t, cache)) {
+                    cache.retire();
+                    if !snapshot
+                        .outbound
+                        .credentials
+                        .iter()
+                        .any(|c| c.name == cache.name())
+                    {
+                        self.readiness.unregister(&format!("credential/{}", cache.name()));
+                    }
+                }
+            }
+            service.store(snapshot);
+        }
+        Ok(changes)
+    }
+
+    /// Listeners are bound once: a changed address or an added/removed section waits for
+    /// a restart.
+    fn note_restart_needed(&self, new: &Config) {
+        let old = &self.current;
+        let mut needs = Vec::new();
+        if old.admin.as_ref().map(|a| a.listen) != new.admin.as_ref().map(|a| a.listen) {
+            needs.push("admin.listen");
+        }
+        match (&old.inbound, &new.inbound) {
+            (Some(a), Some(b)) => {
+                if a.listen != b.listen {
+                    needs.push("inbound.listen");
+                }
+                if a.tls != b.tls {
+                    needs.push("inbound.tls");
+                }
+            }
+            (None, None) => {}
+            _ => needs.push("inbound (section added or removed)"),
+        }
+        match (&old.outbound, &new.outbound) {
+            (Some(a), Some(b)) if a.listen != b.listen => needs.push("outbound.listen"),
+            (Some(_), Some(_)) | (None, None) => {}
+            _ => needs.push("outbound (section added or removed)"),
+        }
+        if old.drain_timeout != new.drain_timeout {
+            needs.push("shutdown.drain_timeout_seconds");
+        }
+        if !needs.is_empty() {
+            tracing::warn!(
+                settings = %needs.join(", "),
+                "these settings change only on restart; the running values stay in effect"
+            );
+        }
+    }
+}
+
+/// Routes, issuers and credentials added (+), removed (-) or changed (~).
+fn describe(changes: &mut Changes, old: &Config, new: &Config, changed_files: &HashSet<PathBuf>) {
+    let inbound_routes = |c: &Config| {
+        c.inbound
+            .iter()
+            .flat_map(|i| i.routes.iter().map(|r| (r.label.clone(), format!("{r:?}"))))
+            .collect::<Vec<_>>()
+    };
+    let outbound_routes = |c: &Config| {
+        c.outbound
+            .iter()
+            .flat_map(|o| o.routes.iter().map(|r| (r.label.clone(), format!("{r:?}"))))
+            .collect::<Vec<_>>()
+    };
+    let issuers = |c: &Config| {
+        c.issuers
+            .iter()
+            .map(|i| {
+                let file = match &i.keys {
+                    crate::config::KeySource::JwksFile(p) if changed_files.contains(p) => " (file changed)",
+                    _ => "",
+                };
+                (i.name.clone(), format!("{i:?}{file}"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let credentials = |c: &Config| {
+        c.outbound
+            .iter()
+            .flat_map(|o| o.credentials.iter().map(|c| (c.name.clone(), format!("{c:?}"))))
+            .collect::<Vec<_>>()
+    };
+    diff(
+        changes,
+        "inbound routes",
+        &inbound_routes(old),
+        &inbound_routes(new),
+    );
+    diff(
+        changes,
+        "outbound routes",
+        &outbound_routes(old),
+        &outbound_routes(new),
+    );
+    // A changed jwks_file shows as a changed issuer on the new side only.
+    let old_issuers: Vec<(String, String)> = issuers(old)
+        .into_iter()
+        .map(|(n, d)| (n, d.trim_end_matches(" (file changed)").to_string()))
+        .collect();
+    diff(changes, "issuers", &old_issuers, &issuers(new));
+    diff(changes, "credentials", &credentials(old), &credentials(new));
+    let other = |c: &Config| {
+        (
+            c.inbound.as_ref().map(|i| {
+                (
+                    i.mode,
+                    i.strip_authorization,
+                    format!("{:?}", i.forward_claims),
+                    i.upstream.clone(),
+                    i.max_token_bytes,
+                )
+            }),
+            c.reload_poll_interval,
+        )
+    };
+    if other(old) != other(new) {
+        changes.parts.push("inbound settings changed".into());
+    }
+}
+
+fn diff(changes: &mut Changes, what: &str, old: &[(String, String)], new: &[(String, String)]) {
+    let mut out = Vec::new();
+    for (name, desc) in new {
+        match old.iter().find(|(n, _)| n == name) {
+            None => out.push(format!("+{name}")),
+            Some((_, d)) if d != desc => out.push(format!("~{name}")),
+            Some(_) => {}
+        }
+    }
+    for (name, _) in old {
+        if !new.iter().any(|(n, _)| n == name) {
+            out.push(format!("-{name}"));
+        }
+    }
+    if !out.is_empty() {
+        changes.parts.push(format!("{what}: {}", out.join(" ")));
+    }
+}
+
+/// Files the configuration names whose content matters beyond the next token request:
+/// `jwks_file`, route `ca_file`s, the inbound TLS certificate and key.
+pub fn referenced_files(config: &Config) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for issuer in &config.issuers {
+        if let crate::config::KeySource::JwksFile(path) = &issuer.keys {
+            files.push(path.clone());
+        }
+    }
+    if let Some(tls) = config.inbound.as_ref().and_then(|i| i.tls.as_ref()) {
+        files.push(tls.cert_file.clone());
+        files.push(tls.key_file.clone());
+    }
+    if let Some(outbound) = &config.outbound {
+        files.extend(outbound.routes.iter().filter_map(|r| r.ca_file.clone()));
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
+async fn hash_files(files: &[PathBuf]) -> BTreeMap<PathBuf, Option<Hash>> {
+    let mut out = BTreeMap::new();
+    for file in files {
+        let hash = tokio::fs::read(file).await.ok().map(|bytes| sha256(&bytes));
+        out.insert(file.clone(), hash);
+    }
+    out
+}
+
+fn fingerprint(text: &Hash, files: &BTreeMap<PathBuf, Option<Hash>>) -> Hash {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(text);
+    for (path, hash) in files {
+        ctx.update(path.as_os_str().as_encoded_bytes());
+        ctx.update(hash.as_ref().map_or(&[0u8; 32][..], |h| &h[..]));
+    }
+    to_hash(ctx.finish())
+}
+
+fn sha256(bytes: &[u8]) -> Hash {
+    to_hash(digest::digest(&digest::SHA256, bytes))
+}
+
+fn to_hash(d: digest::Digest) -> Hash {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+fn poll_timer(every: Duration) -> tokio::time::Interval {
+    let mut t = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    t
+}
+
+async fn forward_sighup(tx: mpsc::Sender<&'static str>, mut shutdown: ShutdownSignal) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; file changes still reload");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            Some(()) = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                if tx.send("SIGHUP").await.is_err() {
+                    return;
+                }
+            }
+            _ = shutdown.wait() => return,
+        }
+    }
+}
