@@ -268,6 +268,20 @@ impl Reloader {
             _ => None,
         };
 
+        // The listener's certificate: new handshakes use the new pair.
+        if let (Some(cert), Some(old_tls), Some(new_tls)) = (
+            &self.services.inbound_cert,
+            self.current.inbound.as_ref().and_then(|i| i.tls.as_ref()),
+            new.inbound.as_ref().and_then(|i| i.tls.as_ref()),
+        ) && (old_tls != new_tls
+            || changed_files.contains(&new_tls.cert_file)
+            || changed_files.contains(&new_tls.key_file))
+        {
+            cert.reload(&new_tls.cert_file, &new_tls.key_file)
+                .map_err(|e| format!("inbound.tls: {e}"))?;
+            changes.parts.push("inbound TLS certificate reloaded".into());
+        }
+
         // Fetch keys and tokens of new issuers and credentials before they serve.
         let mut fetches = tokio::task::JoinSet::new();
         for cache in inbound.iter().flat_map(|(_, _, _, fresh)| fresh.iter().cloned()) {
@@ -339,8 +353,8 @@ impl Reloader {
                 if a.listen != b.listen {
                     needs.push("inbound.listen");
                 }
-                if a.tls != b.tls {
-                    needs.push("inbound.tls");
+                if a.tls.is_some() != b.tls.is_some() {
+                    needs.push("inbound.tls (added or removed)");
                 }
             }
             (None, None) => {}
@@ -527,5 +541,61 @@ async fn forward_sighup(tx: mpsc::Sender<&'static str>, mut shutdown: ShutdownSi
             }
             _ = shutdown.wait() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> Config {
+        Config::from_yaml(yaml, Path::new("/etc/tollgate"), &ProcessEnv).unwrap()
+    }
+
+    const BASE: &str = "issuers:\n  a:\n    issuer: https://a.example\n    jwks_file: keys.json\n    audiences: [x]\ninbound:\n  listen: 127.0.0.1:1\n  upstream: http://127.0.0.1:2\n  routes:\n    - name: r1\n      match: { path_prefix: /one }\n      require: { roles_any: [A] }\n    - name: r2\n      match: { path_prefix: /two }\n      allow_anonymous: true\n";
+
+    #[test]
+    fn the_summary_names_added_removed_and_changed_routes() {
+        let old = load(BASE);
+        let new = load(&BASE.replace("roles_any: [A]", "roles_any: [B]").replace(
+            "name: r2\n      match: { path_prefix: /two }",
+            "name: r3\n      match: { path_prefix: /three }",
+        ));
+        let mut changes = Changes::default();
+        describe(&mut changes, &old, &new, &HashSet::new());
+        assert_eq!(changes.parts, vec!["inbound routes: ~r1 +r3 -r2".to_string()]);
+
+        let mut none = Changes::default();
+        describe(&mut none, &old, &old, &HashSet::new());
+        assert!(none.parts.is_empty());
+
+        let mut file = Changes::default();
+        describe(
+            &mut file,
+            &old,
+            &old,
+            &HashSet::from([PathBuf::from("/etc/tollgate/keys.json")]),
+        );
+        assert_eq!(file.parts, vec!["issuers: ~a".to_string()]);
+    }
+
+    #[test]
+    fn referenced_files_are_the_ones_read_once_per_load() {
+        let config = load(BASE);
+        assert_eq!(
+            referenced_files(&config),
+            vec![PathBuf::from("/etc/tollgate/keys.json")]
+        );
+    }
+
+    #[test]
+    fn the_fingerprint_covers_text_and_every_named_file() {
+        let text = sha256(b"a: 1");
+        let mut files = BTreeMap::from([(PathBuf::from("/k"), Some(sha256(b"keys")))]);
+        let before = fingerprint(&text, &files);
+        assert_eq!(before, fingerprint(&text, &files));
+        files.insert(PathBuf::from("/k"), Some(sha256(b"other keys")));
+        assert_ne!(before, fingerprint(&text, &files));
+        assert_ne!(before, fingerprint(&sha256(b"a: 2"), &files));
     }
 }

@@ -77,8 +77,35 @@ pub async fn bind(name: &str, addr: SocketAddr) -> std::io::Result<TcpListener> 
         .map_err(|e| std::io::Error::new(e.kind(), format!("{name} listener cannot bind {addr}: {e}")))
 }
 
-/// A TLS acceptor for a certificate chain and private key in PEM files; ALPN h2, http/1.1.
-pub fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsError> {
+/// The listener's certificate and key, replaceable while it serves: new handshakes use
+/// the new pair, open connections keep theirs.
+#[derive(Debug)]
+pub struct ServerCert {
+    current: arc_swap::ArcSwap<rustls::sign::CertifiedKey>,
+}
+
+impl ServerCert {
+    /// Read a certificate chain and private key from PEM files.
+    pub fn load(cert_file: &Path, key_file: &Path) -> Result<Self, TlsError> {
+        Ok(ServerCert {
+            current: arc_swap::ArcSwap::from_pointee(certified_key(cert_file, key_file)?),
+        })
+    }
+
+    /// Re-read the files; on error the previous pair keeps serving.
+    pub fn reload(&self, cert_file: &Path, key_file: &Path) -> Result<(), TlsError> {
+        self.current.store(Arc::new(certified_key(cert_file, key_file)?));
+        Ok(())
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ServerCert {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+fn certified_key(cert_file: &Path, key_file: &Path) -> Result<rustls::sign::CertifiedKey, TlsError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let file_err = |path: &Path, e: &dyn std::fmt::Display| TlsError::File {
@@ -95,13 +122,24 @@ pub fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, Tl
     // The key's own content never reaches an error message.
     let key = PrivateKeyDer::from_pem_file(key_file)
         .map_err(|_| file_err(key_file, &"no usable PEM private key"))?;
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    Ok(rustls::sign::CertifiedKey::from_der(certs, key, &provider)?)
+}
+
+/// A TLS acceptor serving `cert` (replaceable, see [`ServerCert`]); ALPN h2, http/1.1.
+pub fn tls_acceptor_for(cert: Arc<ServerCert>) -> Result<TlsAcceptor, TlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+        .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A TLS acceptor for a certificate chain and private key in PEM files; ALPN h2, http/1.1.
+pub fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, TlsError> {
+    tls_acceptor_for(Arc::new(ServerCert::load(cert_file, key_file)?))
 }
 
 /// Serve connections from `listener` (TLS-terminated when `tls` is given) until `shutdown`

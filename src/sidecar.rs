@@ -55,6 +55,8 @@ pub struct Started {
 #[derive(Clone, Default)]
 pub struct Services {
     pub inbound: Option<Arc<InboundService>>,
+    /// The inbound listener's certificate, when it terminates TLS.
+    pub inbound_cert: Option<Arc<server::ServerCert>>,
     pub outbound: Option<Arc<OutboundService>>,
 }
 
@@ -123,7 +125,11 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
             let service = Arc::new(InboundService::new(snapshot, Proxy::new(None)?, metrics.clone()));
             services.inbound = Some(service.clone());
             let tls = match &inbound.tls {
-                Some(t) => Some(server::tls_acceptor(&t.cert_file, &t.key_file)?),
+                Some(t) => {
+                    let cert = Arc::new(server::ServerCert::load(&t.cert_file, &t.key_file)?);
+                    services.inbound_cert = Some(cert.clone());
+                    Some(server::tls_acceptor_for(cert)?)
+                }
                 None => None,
             };
             let listener = server::bind("inbound", inbound.listen).await?;

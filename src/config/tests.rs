@@ -577,3 +577,17 @@ fn requirement_without_issuers_configured_is_refused() {
     let yaml = "inbound:\n  listen: 127.0.0.1:1\n  upstream: http://127.0.0.1:2\n  routes:\n    - match: { path_prefix: /a }\n      require: { roles_any: [r] }\n";
     assert_error_at(yaml, "inbound.routes[0].require", "no `issuers` are configured");
 }
+
+#[test]
+fn reload_poll_interval_defaults_to_ten_seconds_and_must_be_positive() {
+    let config = load("admin:\n  listen: 127.0.0.1:9901\n").expect("valid");
+    assert_eq!(config.reload_poll_interval, std::time::Duration::from_secs(10));
+    let config = load("reload:\n  poll_interval_seconds: 2\n").expect("valid");
+    assert_eq!(config.reload_poll_interval, std::time::Duration::from_secs(2));
+    assert_error_at(
+        "reload:\n  poll_interval_seconds: 0\n",
+        "reload.poll_interval_seconds",
+        "at least 1",
+    );
+    assert_error_at("reload:\n  poll_interval: 5\n", "reload.poll_interval", "unknown");
+}

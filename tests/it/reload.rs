@@ -397,3 +397,143 @@ async fn sighup_reloads_the_running_binary() {
     assert!(logs.contains("configuration reloaded"), "{logs}");
     assert!(logs.contains("inbound routes: ~orders"), "{logs}");
 }
+
+/// Files the config names are followed: a rewritten `jwks_file` brings its new keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_jwks_file_is_reloaded() {
+    use jsonwebtoken::Algorithm;
+    use tollgate::devissuer::SigningKey;
+    let s = setup().await;
+    let (old, new) = (
+        SigningKey::generate_rsa("old", Algorithm::RS256).unwrap(),
+        SigningKey::generate_rsa("new", Algorithm::RS256).unwrap(),
+    );
+    let keys = s.dir.path().join("keys.json");
+    std::fs::write(&keys, serde_json::json!({ "keys": [old.jwk()] }).to_string()).unwrap();
+    let text = format!(
+        "admin:\n  listen: 127.0.0.1:0\nissuers:\n  static:\n    issuer: https://static.example\n    jwks_file: keys.json\n    audiences: [\"{AUD}\"]\ninbound:\n  listen: 127.0.0.1:0\n  upstream: http://{}\n  routes:\n    - match: {{ path_prefix: /orders }}\n      require: {{ issuers: [static] }}\n",
+        s.upstream.addr
+    );
+    std::fs::write(&s.path, text).unwrap();
+    let t = Tollgate::start_file(&s.path).await;
+    let mut claims = app_claims(AUD, CLIENT, "2", &[], TENANT);
+    claims["iss"] = "https://static.example".into();
+    let (by_old, by_new) = (old.sign(&claims), new.sign(&claims));
+    assert_eq!((status(&t, &by_old).await, status(&t, &by_new).await), (200, 401));
+
+    replace(&keys, &serde_json::json!({ "keys": [new.jwk()] }).to_string());
+    let start = Instant::now();
+    while status(&t, &by_new).await != 200 {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the new jwks_file was not loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        status(&t, &by_old).await,
+        401,
+        "the removed key no longer verifies"
+    );
+}
+
+/// A rewritten route `ca_file` and inbound TLS certificate take effect without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_ca_file_and_inbound_certificate_are_reloaded() {
+    let s = setup().await;
+    let (a, b) = (s.dir.path().join("a"), s.dir.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let (pki_a, pki_b) = (
+        crate::support::pki::generate(&a),
+        crate::support::pki::generate(&b),
+    );
+    let secure = Upstream::start_tls(&pki_a.server_cert, &pki_a.server_key).await;
+    // The route trusts CA b, which did not sign the upstream: refused.
+    std::fs::copy(b.join("ca.pem"), s.dir.path().join("ca.pem")).unwrap();
+    std::fs::copy(&pki_a.server_cert, s.dir.path().join("tls.crt")).unwrap();
+    std::fs::copy(&pki_a.server_key, s.dir.path().join("tls.key")).unwrap();
+    let text = format!(
+        r#"admin:
+  listen: 127.0.0.1:0
+inbound:
+  listen: 127.0.0.1:0
+  tls: {{ cert_file: tls.crt, key_file: tls.key }}
+  upstream: http://{up}
+  routes:
+    - match: {{ path_prefix: / }}
+      allow_anonymous: true
+outbound:
+  listen: 127.0.0.1:0
+  credentials:
+    api:
+      token_url: {token_url}
+      client_id: {CLIENT}
+      scopes: ["{AUD}/.default"]
+      auth: {{ client_secret: {{ file: secret }} }}
+  routes:
+    - match: {{ host: secure.internal }}
+      upstream: https://localhost:{port}
+      credential: api
+      ca_file: ca.pem
+"#,
+        up = s.upstream.addr,
+        token_url = s.issuer.token_url(),
+        port = secure.addr.port(),
+    );
+    std::fs::write(&s.path, text).unwrap();
+    let t = Tollgate::start_file(&s.path).await;
+    let outbound = || {
+        reqwest::Client::new()
+            .get(t.outbound_url("/x"))
+            .header("host", "secure.internal")
+            .send()
+    };
+    assert_eq!(outbound().await.unwrap().status(), 502);
+
+    let client_trusting = |ca: &Path| {
+        let pem = std::fs::read(ca).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+            .build()
+            .unwrap()
+    };
+    let inbound_url = format!("https://localhost:{}/ping", t.inbound.port());
+    let trusts_a = client_trusting(&a.join("ca.pem"));
+    let trusts_b = client_trusting(&b.join("ca.pem"));
+    assert_eq!(trusts_a.get(&inbound_url).send().await.unwrap().status(), 200);
+    assert!(trusts_b.get(&inbound_url).send().await.is_err());
+
+    // Rotate: the route now trusts CA a; the listener now serves b's certificate.
+    replace(
+        &s.dir.path().join("ca.pem"),
+        &std::fs::read_to_string(a.join("ca.pem")).unwrap(),
+    );
+    std::fs::copy(&pki_b.server_key, s.dir.path().join("tls.key.new")).unwrap();
+    std::fs::copy(&pki_b.server_cert, s.dir.path().join("tls.crt.new")).unwrap();
+    std::fs::rename(s.dir.path().join("tls.key.new"), s.dir.path().join("tls.key")).unwrap();
+    std::fs::rename(s.dir.path().join("tls.crt.new"), s.dir.path().join("tls.crt")).unwrap();
+    let start = Instant::now();
+    loop {
+        let routed = outbound().await.unwrap().status() == 200;
+        let served = trusts_b
+            .get(&inbound_url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if routed && served {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "routed {routed}, served {served}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A new connection (the pooled one keeps its handshake) gets the new certificate only.
+    let fresh_a = client_trusting(&a.join("ca.pem"));
+    assert!(
+        fresh_a.get(&inbound_url).send().await.is_err(),
+        "the old certificate is gone"
+    );
+}
