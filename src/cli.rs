@@ -28,6 +28,36 @@ pub enum Command {
     Run(ConfigFile),
     /// Validate the configuration file: `ok`, or every problem with its key path.
     Check(CheckArgs),
+    /// Show the whole loop on loopback: a development issuer, a legacy service, an inbound
+    /// and an outbound tollgate, and a few requests explained. No files, no network.
+    Demo(DemoArgs),
+    /// The inbound decision for one request: route, token checks, each requirement, status.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Leave everything running afterwards and print commands to try (Ctrl-C stops).
+    #[arg(long)]
+    pub keep_running: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub file: ConfigFile,
+    /// The access token, or `@FILE` to read it from a file.
+    #[arg(long, value_name = "JWT|@FILE")]
+    pub token: Option<String>,
+    /// The request method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// The request path (a query is ignored).
+    #[arg(long)]
+    pub path: String,
+    /// Do not check the signature (no keys are loaded): a claims-only decision.
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -51,10 +81,15 @@ pub const EXIT_INVALID: u8 = 1;
 
 impl Cli {
     pub fn execute(self) -> ExitCode {
-        logging::init(self.log_format, self.log_level.as_deref());
+        // Commands that print for people keep the logs to warnings unless asked.
+        let quiet = matches!(self.command, Command::Demo(_) | Command::Explain(_));
+        let level = self.log_level.as_deref().or(quiet.then_some("warn"));
+        logging::init(self.log_format, level);
         match self.command {
             Command::Check(args) => check(&args.file.config, args.online),
             Command::Run(args) => run(&args.config),
+            Command::Demo(args) => demo(args.keep_running),
+            Command::Explain(args) => explain(args),
         }
     }
 }
@@ -83,6 +118,65 @@ fn check(path: &std::path::Path, online: bool) -> ExitCode {
         }
     }
     println!("ok");
+    ExitCode::SUCCESS
+}
+
+fn demo(keep_running: bool) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match runtime.block_on(crate::demo::run(keep_running)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_INVALID),
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn explain(args: ExplainArgs) -> ExitCode {
+    let config = match Config::load(&args.file.config) {
+        Ok(config) => config,
+        Err(e) => {
+            report(&e);
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let method = match http::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes()) {
+        Ok(m) => m,
+        Err(_) => {
+            eprintln!("tollgate: `{}` is not an HTTP method", args.method);
+            return ExitCode::from(2);
+        }
+    };
+    let token = match args.token.as_deref() {
+        Some(t) if t.starts_with('@') => match std::fs::read_to_string(&t[1..]) {
+            Ok(text) => Some(text.trim().to_string()),
+            Err(e) => {
+                eprintln!("tollgate: cannot read the token file {}: {e}", &t[1..]);
+                return ExitCode::from(EXIT_INVALID);
+            }
+        },
+        Some(t) => Some(t.trim().trim_start_matches("Bearer ").to_string()),
+        None => None,
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let explanation = runtime.block_on(crate::explain::explain(
+        &config,
+        token.as_deref(),
+        &method,
+        &args.path,
+        !args.no_verify,
+    ));
+    print!("{}", explanation.text);
+    if explanation.status == 0 {
+        return ExitCode::from(EXIT_INVALID);
+    }
     ExitCode::SUCCESS
 }
 

@@ -1,11 +1,13 @@
 //! Pure policy: which route a request takes, and whether a verified token meets the
 //! route's requirement set. The result names the first unmet requirement.
 
+use std::borrow::Cow;
+
 use http::Method;
 use serde_json::Value;
 
 use super::jwt::Claims;
-use crate::config::{ClaimRequirement, InboundRoute, IssuerId, Requirement};
+use crate::config::{InboundRoute, IssuerId, Requirement};
 
 /// The requirement a token did not meet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +24,31 @@ pub fn find_route<'r>(routes: &'r [InboundRoute], method: &Method, path: &str) -
     })
 }
 
+/// One requirement key checked against the token: what was wanted, what the token had.
+#[derive(Debug)]
+pub struct Check<'r, 'c> {
+    /// The config key (`roles_any`, `azpacr`, …): a bounded metric label.
+    pub requirement: &'static str,
+    /// The claim(s) looked at, for people (`roles`, `azpacr/appidacr`, …).
+    pub claim: String,
+    pub passed: bool,
+    pub wanted: Wanted<'r>,
+    /// The token's values for `claim` (empty: absent).
+    pub saw: Vec<Cow<'c, str>>,
+    /// For `any_of`: every alternative's checks.
+    pub alternatives: Vec<Vec<Check<'r, 'c>>>,
+}
+
+#[derive(Debug)]
+pub enum Wanted<'r> {
+    Values(&'r [String]),
+    Issuers(&'r [IssuerId]),
+    Alternatives,
+}
+
+/// A list requirement: key, claim, wanted values, the token's values, any (else all).
+type ListCheck<'r, 'h, 'c> = (&'static str, &'static str, &'r [String], &'h Vec<&'c str>, bool);
+
 /// Does the token (from `issuer`, with `claims`) meet `req`? Names of issuers for the
 /// description come from `issuer_name`.
 pub fn evaluate(
@@ -30,68 +57,144 @@ pub fn evaluate(
     claims: &Claims,
     issuer_name: &dyn Fn(IssuerId) -> String,
 ) -> Result<(), Unmet> {
-    if !req.issuers.is_empty() && !req.issuers.contains(&issuer) {
-        let names: Vec<String> = req.issuers.iter().map(|i| issuer_name(*i)).collect();
-        return Err(unmet(
-            "issuers",
-            format!("requires a token from issuer {}", list(&names)),
-        ));
+    match checks(req, issuer, claims, true).into_iter().find(|c| !c.passed) {
+        None => Ok(()),
+        Some(failed) => Err(Unmet {
+            requirement: failed.requirement,
+            description: failed.describe(issuer_name),
+        }),
     }
-    let roles = strings(claims.get("roles"));
-    check_any("roles_any", &req.roles_any, &roles, "one of the roles")?;
-    check_all("roles_all", &req.roles_all, &roles, "all of the roles")?;
-    let scopes = scopes(claims);
-    check_any("scopes_any", &req.scopes_any, &scopes, "one of the scopes")?;
-    check_all("scopes_all", &req.scopes_all, &scopes, "all of the scopes")?;
-    let client = first_string(claims, &["azp", "appid"]);
-    if !req.clients.is_empty() && !client.is_some_and(|c| req.clients.iter().any(|x| x == c)) {
-        return Err(unmet(
-            "clients",
-            format!("requires client (azp/appid) {}", list(&req.clients)),
-        ));
-    }
-    let acr = first_string(claims, &["azpacr", "appidacr"]);
-    if !req.azpacr.is_empty() && !acr.is_some_and(|a| req.azpacr.iter().any(|x| x == a)) {
-        return Err(unmet(
-            "azpacr",
-            format!(
-                "requires client authentication (azpacr/appidacr) {}",
-                list(&req.azpacr)
-            ),
-        ));
-    }
-    let tid = first_string(claims, &["tid"]);
-    if !req.tenants.is_empty() && !tid.is_some_and(|t| req.tenants.iter().any(|x| x == t)) {
-        return Err(unmet(
-            "tenants",
-            format!("requires tenant (tid) {}", list(&req.tenants)),
-        ));
-    }
-    for c in &req.claims {
-        check_claim(c, claims)?;
-    }
-    if !req.any_of.is_empty()
-        && !req
-            .any_of
-            .iter()
-            .any(|alt| evaluate(alt, issuer, claims, issuer_name).is_ok())
-    {
-        let first = evaluate(&req.any_of[0], issuer, claims, issuer_name).err();
-        let hint = first
-            .map(|u| format!(" (first alternative: {})", u.description))
-            .unwrap_or_default();
-        return Err(unmet(
-            "any_of",
-            format!("none of the any_of alternatives is met{hint}"),
-        ));
-    }
-    Ok(())
 }
 
-fn unmet(requirement: &'static str, description: String) -> Unmet {
-    Unmet {
+/// Every key of `req`, checked in a fixed order. With `stop_at_failure`, the list ends at
+/// the first failed check (what enforcement needs); without, it is complete (`explain`).
+pub fn checks<'r, 'c>(
+    req: &'r Requirement,
+    issuer: IssuerId,
+    claims: &'c Claims,
+    stop_at_failure: bool,
+) -> Vec<Check<'r, 'c>> {
+    let mut out = Vec::new();
+    let mut push = |check: Check<'r, 'c>| {
+        let failed = !check.passed;
+        out.push(check);
+        !(failed && stop_at_failure)
+    };
+    let check = |requirement, claim: &str, passed, wanted, saw| Check {
         requirement,
-        description,
+        claim: claim.to_string(),
+        passed,
+        wanted,
+        saw,
+        alternatives: Vec::new(),
+    };
+    if !req.issuers.is_empty() {
+        let passed = req.issuers.contains(&issuer);
+        if !push(check(
+            "issuers",
+            "iss",
+            passed,
+            Wanted::Issuers(&req.issuers),
+            Vec::new(),
+        )) {
+            return out;
+        }
+    }
+    let roles = strings(claims.get("roles"));
+    let scopes = scopes(claims);
+    let client = first_string(claims, &["azp", "appid"]);
+    let acr = first_string(claims, &["azpacr", "appidacr"]);
+    let tid = first_string(claims, &["tid"]);
+    let any = |wanted: &[String], have: &[&str]| wanted.iter().any(|w| have.contains(&w.as_str()));
+    let all = |wanted: &[String], have: &[&str]| wanted.iter().all(|w| have.contains(&w.as_str()));
+    let lists: [ListCheck<'r, '_, 'c>; 4] = [
+        ("roles_any", "roles", &req.roles_any, &roles, true),
+        ("roles_all", "roles", &req.roles_all, &roles, false),
+        ("scopes_any", "scp", &req.scopes_any, &scopes, true),
+        ("scopes_all", "scp", &req.scopes_all, &scopes, false),
+    ];
+    for (key, claim, wanted, have, is_any) in lists {
+        if wanted.is_empty() {
+            continue;
+        }
+        let passed = if is_any {
+            any(wanted, have)
+        } else {
+            all(wanted, have)
+        };
+        let saw = have.iter().map(|h| Cow::Borrowed(*h)).collect();
+        if !push(check(key, claim, passed, Wanted::Values(wanted), saw)) {
+            return out;
+        }
+    }
+    let singles: [(&'static str, &str, &'r [String], Option<&'c str>); 3] = [
+        ("clients", "azp/appid", &req.clients, client),
+        ("azpacr", "azpacr/appidacr", &req.azpacr, acr),
+        ("tenants", "tid", &req.tenants, tid),
+    ];
+    for (key, claim, wanted, have) in singles {
+        if wanted.is_empty() {
+            continue;
+        }
+        let passed = have.is_some_and(|h| wanted.iter().any(|w| w == h));
+        let saw = have.into_iter().map(Cow::Borrowed).collect();
+        if !push(check(key, claim, passed, Wanted::Values(wanted), saw)) {
+            return out;
+        }
+    }
+    for c in &req.claims {
+        let saw = claim_values(claims.get(&c.claim));
+        let passed = saw.iter().any(|s| c.values.iter().any(|v| v == s));
+        if !push(check("claims", &c.claim, passed, Wanted::Values(&c.values), saw)) {
+            return out;
+        }
+    }
+    if !req.any_of.is_empty() {
+        let alternatives: Vec<Vec<Check<'r, 'c>>> = req
+            .any_of
+            .iter()
+            .map(|alt| checks(alt, issuer, claims, stop_at_failure))
+            .collect();
+        let passed = alternatives.iter().any(|alt| alt.iter().all(|c| c.passed));
+        let mut c = check("any_of", "", passed, Wanted::Alternatives, Vec::new());
+        c.alternatives = alternatives;
+        push(c);
+    }
+    out
+}
+
+impl Check<'_, '_> {
+    /// The requirement in words, as 403 descriptions and `explain` show it.
+    pub fn describe(&self, issuer_name: &dyn Fn(IssuerId) -> String) -> String {
+        let what = match self.requirement {
+            "roles_any" => "one of the roles",
+            "roles_all" => "all of the roles",
+            "scopes_any" => "one of the scopes",
+            "scopes_all" => "all of the scopes",
+            "clients" => "client (azp/appid)",
+            "azpacr" => "client authentication (azpacr/appidacr)",
+            "tenants" => "tenant (tid)",
+            _ => "",
+        };
+        match (&self.wanted, self.requirement) {
+            (Wanted::Issuers(ids), _) => {
+                let names: Vec<String> = ids.iter().map(|i| issuer_name(*i)).collect();
+                format!("requires a token from issuer {}", list(&names))
+            }
+            (Wanted::Values(values), "claims") => {
+                format!("requires claim `{}` to be one of {}", self.claim, list(values))
+            }
+            (Wanted::Values(values), _) => format!("requires {what} {}", list(values)),
+            (Wanted::Alternatives, _) => {
+                let hint = self
+                    .alternatives
+                    .first()
+                    .and_then(|alt| alt.iter().find(|c| !c.passed))
+                    .map(|c| format!(" (first alternative: {})", c.describe(issuer_name)))
+                    .unwrap_or_default();
+                format!("none of the any_of alternatives is met{hint}")
+            }
+        }
     }
 }
 
@@ -99,44 +202,19 @@ fn list(values: &[String]) -> String {
     format!("[{}]", values.join(", "))
 }
 
-fn check_any(key: &'static str, wanted: &[String], have: &[&str], what: &str) -> Result<(), Unmet> {
-    if wanted.is_empty() || wanted.iter().any(|w| have.contains(&w.as_str())) {
-        Ok(())
-    } else {
-        Err(unmet(key, format!("requires {what} {}", list(wanted))))
-    }
-}
-
-fn check_all(key: &'static str, wanted: &[String], have: &[&str], what: &str) -> Result<(), Unmet> {
-    if wanted.iter().all(|w| have.contains(&w.as_str())) {
-        Ok(())
-    } else {
-        Err(unmet(key, format!("requires {what} {}", list(wanted))))
-    }
-}
-
-fn check_claim(req: &ClaimRequirement, claims: &Claims) -> Result<(), Unmet> {
-    let ok = match claims.get(&req.claim) {
-        Some(Value::String(s)) => req.values.iter().any(|v| v == s),
+/// A claim's values as text, for `claims` requirements: strings, arrays of strings,
+/// numbers and booleans.
+fn claim_values(value: Option<&Value>) -> Vec<Cow<'_, str>> {
+    match value {
+        Some(Value::String(s)) => vec![Cow::Borrowed(s.as_str())],
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(Value::as_str)
-            .any(|s| req.values.iter().any(|v| v == s)),
-        Some(Value::Number(n)) => req.values.iter().any(|v| *v == n.to_string()),
-        Some(Value::Bool(b)) => req.values.iter().any(|v| *v == b.to_string()),
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(unmet(
-            "claims",
-            format!(
-                "requires claim `{}` to be one of {}",
-                req.claim,
-                list(&req.values)
-            ),
-        ))
+            .map(Cow::Borrowed)
+            .collect(),
+        Some(Value::Number(n)) => vec![Cow::Owned(n.to_string())],
+        Some(Value::Bool(b)) => vec![Cow::Owned(b.to_string())],
+        _ => Vec::new(),
     }
 }
 

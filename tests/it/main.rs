@@ -1,6 +1,8 @@
 //! One integration binary: real processes and listeners on 127.0.0.1, spoken to over HTTP.
 
 mod check;
+mod demo;
+mod explain;
 mod inbound;
 mod outbound;
 mod reload;

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::config::{Access, PathPrefix};
+use crate::config::{Access, ClaimRequirement, PathPrefix};
 
 fn claims(v: Value) -> Claims {
     v.as_object().cloned().unwrap()
@@ -181,4 +181,36 @@ fn missing_claims_never_satisfy_a_requirement() {
             field
         );
     }
+}
+
+#[test]
+fn explain_checks_list_every_requirement_with_what_the_token_had() {
+    let r = Requirement {
+        roles_any: vec!["Orders.Read".into()],
+        azpacr: vec!["2".into()],
+        tenants: vec!["t1".into()],
+        ..Default::default()
+    };
+    let c = claims(json!({ "roles": ["Orders.Read", "X"], "azpacr": "1", "tid": "t1" }));
+    let all = checks(&r, IssuerId(0), &c, false);
+    let summary: Vec<(&str, bool, Vec<&str>)> = all
+        .iter()
+        .map(|c| {
+            (
+                c.requirement,
+                c.passed,
+                c.saw.iter().map(|s| s.as_ref()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("roles_any", true, vec!["Orders.Read", "X"]),
+            ("azpacr", false, vec!["1"]),
+            ("tenants", true, vec!["t1"]),
+        ]
+    );
+    // Enforcement stops at the first failure.
+    assert_eq!(checks(&r, IssuerId(0), &c, true).len(), 2);
 }
