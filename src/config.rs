@@ -60,7 +60,11 @@ impl Config {
             return Err(errors);
         };
         match validate::validate(parsed, &positions, base_dir, env) {
-            Ok(config) if errors.is_empty() => Ok(config),
+            Ok(mut config) if errors.is_empty() => {
+                let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+                config.source_sha256.copy_from_slice(digest.as_ref());
+                Ok(config)
+            }
             Ok(_) => Err(errors),
             Err(more) => {
                 errors.extend(more);

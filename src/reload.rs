@@ -85,18 +85,30 @@ impl Reloader {
         }
     }
 
-    /// Wait for triggers until shutdown.
-    pub async fn run(mut self) {
-        if let Ok(text) = tokio::fs::read(&self.path).await {
-            self.file_hashes = hash_files(&referenced_files(&self.current)).await;
-            self.applied = Some(fingerprint(&sha256(&text), &self.file_hashes));
-        }
-        let (tx, mut rx) = mpsc::channel::<&'static str>(16);
-        let mut _watcher = self.watch(tx.clone());
+    /// Register the file watch now (so no edit after this call is missed) and return the
+    /// task that waits for triggers until shutdown.
+    pub fn start(self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (tx, rx) = mpsc::channel::<&'static str>(16);
+        let watcher = self.watch(tx.clone());
+        self.run(tx, rx, watcher)
+    }
+
+    async fn run(
+        mut self,
+        tx: mpsc::Sender<&'static str>,
+        mut rx: mpsc::Receiver<&'static str>,
+        mut _watcher: Option<notify::RecommendedWatcher>,
+    ) {
+        // What is applied: the text the running configuration was loaded from, and the
+        // named files as they are now (their users read them at start, too).
+        self.file_hashes = hash_files(&referenced_files(&self.current)).await;
+        self.applied = Some(fingerprint(&self.current.source_sha256, &self.file_hashes));
         tokio::spawn(forward_sighup(tx.clone(), self.shutdown.clone()));
         let mut poll_every = self.current.reload_poll_interval;
         let mut poll = poll_timer(poll_every);
         let mut shutdown = self.shutdown.clone();
+        // An edit between the load and the watch is caught by comparing at once.
+        self.reload("start").await;
         loop {
             let trigger = tokio::select! {
                 Some(reason) = rx.recv() => {

@@ -218,7 +218,7 @@ impl Started {
             self.readiness.clone(),
             self.shutdown.clone(),
         );
-        self.tasks.spawn(reloader.run());
+        self.tasks.spawn(reloader.start());
     }
 
     /// Wait until every listener drained and every task ended (after shutdown).

@@ -16,6 +16,8 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// How often the file (and the files it names) are hashed to catch lost watch events.
     pub reload_poll_interval: Duration,
+    /// SHA-256 of the text this configuration was loaded from (reload compares with it).
+    pub source_sha256: [u8; 32],
     pub issuers: Vec<Issuer>,
     pub inbound: Option<Inbound>,
     pub outbound: Option<Outbound>,

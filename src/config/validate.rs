@@ -93,6 +93,7 @@ pub(super) fn validate(
             admin,
             drain_timeout,
             reload_poll_interval,
+            source_sha256: [0; 32],
             issuers,
             inbound,
             outbound,
