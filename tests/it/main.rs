@@ -5,6 +5,7 @@ mod demo;
 mod explain;
 mod inbound;
 mod outbound;
+mod readme;
 mod reload;
 mod run;
 mod server;
