@@ -137,16 +137,7 @@ async fn online_check_reports_each_issuer() {
         iss = live.issuer(),
         discovery = live.discovery_url(),
     ));
-    let path = file.path.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        tollgate()
-            .args(["check", "--online", "-c"])
-            .arg(&path)
-            .output()
-            .expect("run check --online")
-    })
-    .await
-    .expect("join");
+    let out = crate::support::check_online(&file.path).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
@@ -161,16 +152,7 @@ async fn online_check_reports_each_issuer() {
         live.issuer(),
         live.discovery_url()
     ));
-    let path = only_live.path.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        tollgate()
-            .args(["check", "--online", "-c"])
-            .arg(&path)
-            .output()
-            .expect("run check --online")
-    })
-    .await
-    .expect("join");
+    let out = crate::support::check_online(&only_live.path).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.trim_end().ends_with("ok"), "{stdout}");
@@ -209,16 +191,7 @@ async fn online_check_acquires_one_token_per_credential() {
     let dir = file.path.parent().expect("dir").to_path_buf();
     std::fs::write(dir.join("good-secret"), "right-secret").expect("write");
     std::fs::write(dir.join("bad-secret"), "wrong-secret").expect("write");
-    let path = file.path.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        tollgate()
-            .args(["check", "--online", "-c"])
-            .arg(&path)
-            .output()
-            .expect("run check --online")
-    })
-    .await
-    .expect("join");
+    let out = crate::support::check_online(&file.path).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");

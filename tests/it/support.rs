@@ -69,6 +69,33 @@ impl Running {
         Running { child }
     }
 
+    /// `tollgate run` at `trace` level in JSON, stdout and stderr captured (see [`Running::stop_and_read`]).
+    pub fn start_traced(config: &Path) -> Running {
+        let child = tollgate()
+            .args(["--log-format", "json", "--log-level", "trace", "run", "-c"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tollgate run");
+        Running { child }
+    }
+
+    /// SIGTERM, expect exit 0, and return everything the process wrote.
+    pub async fn stop_and_read(&mut self) -> String {
+        use std::io::Read;
+        self.signal("TERM");
+        assert_eq!(self.wait_exit(Duration::from_secs(10)).await, Some(0));
+        let mut out = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_string(&mut out).expect("read stderr");
+        }
+        if let Some(mut o) = self.child.stdout.take() {
+            o.read_to_string(&mut out).expect("read stdout");
+        }
+        out
+    }
+
     pub fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .arg(format!("-{name}"))
@@ -98,6 +125,34 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Wait (bounded) until the admin listener at `admin` reports ready.
+pub async fn wait_ready(admin: SocketAddr) {
+    let url = format!("http://{admin}/readyz");
+    let start = Instant::now();
+    loop {
+        let (status, body) = get_when_up(&url).await;
+        if status == 200 {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "never ready: {body}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// `tollgate check --online -c path`, off the async runtime.
+pub async fn check_online(path: &Path) -> Output {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        tollgate()
+            .args(["check", "--online", "-c"])
+            .arg(&path)
+            .output()
+            .expect("run check --online")
+    })
+    .await
+    .expect("join")
 }
 
 /// GET `url` until it answers (bounded), then return status and body.

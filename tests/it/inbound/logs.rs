@@ -1,14 +1,11 @@
 //! The real binary at `trace` level: tokens (valid, forged, malformed) never reach a log line.
 
-use std::io::Read;
-use std::time::Duration;
-
 use serde_json::json;
 use tollgate::devissuer::{DevIssuer, SigningKey};
 
 use super::{World, config};
 use crate::support::upstream::Upstream;
-use crate::support::{Running, config_file, free_port, get_when_up};
+use crate::support::{Running, config_file, free_port};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_text_reaches_the_logs_even_at_trace_level() {
@@ -19,23 +16,8 @@ async fn no_token_text_reaches_the_logs_even_at_trace_level() {
         .replacen("listen: 127.0.0.1:0", &format!("listen: {admin}"), 1)
         .replacen("listen: 127.0.0.1:0", &format!("listen: {listen}"), 1);
     let file = config_file(&yaml);
-    let mut running = crate::support::tollgate()
-        .args(["--log-format", "json", "--log-level", "trace", "run", "-c"])
-        .arg(&file.path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map(|child| Running { child })
-        .unwrap();
-    let (status, body) = get_when_up(&format!("http://{admin}/readyz")).await;
-    let mut waited = 0;
-    let mut status = status;
-    while status != 200 && waited < 200 {
-        tokio::time::sleep(Duration::from_millis(25)).await;
-        status = get_when_up(&format!("http://{admin}/readyz")).await.0;
-        waited += 1;
-    }
-    assert_eq!(status, 200, "{body}");
+    let mut running = Running::start_traced(&file.path);
+    crate::support::wait_ready(admin).await;
 
     let valid = issuer.token(World::claims_for(&issuer));
     let stranger =
@@ -58,15 +40,7 @@ async fn no_token_text_reaches_the_logs_even_at_trace_level() {
         }
     }
 
-    running.signal("TERM");
-    assert_eq!(running.wait_exit(Duration::from_secs(10)).await, Some(0));
-    let mut logs = String::new();
-    if let Some(mut err) = running.child.stderr.take() {
-        err.read_to_string(&mut logs).unwrap();
-    }
-    if let Some(mut out) = running.child.stdout.take() {
-        out.read_to_string(&mut logs).unwrap();
-    }
+    let logs = running.stop_and_read().await;
     assert!(
         logs.contains("tollgate::access"),
         "access log lines expected:\n{logs}"

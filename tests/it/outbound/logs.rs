@@ -1,15 +1,12 @@
 //! The real binary at `trace` level: the client secret, the acquired token and the app's
 //! own Authorization header never reach a log line.
 
-use std::io::Read;
-use std::time::Duration;
-
 use serde_json::Value;
 use tollgate::devissuer::{ClientAuth, DevIssuer};
 
 use super::{CLIENT, SECRET, bearer, config, write};
 use crate::support::upstream::Upstream;
-use crate::support::{Running, config_file, free_port, get_when_up};
+use crate::support::{Running, config_file, free_port};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_or_token_reaches_the_logs_even_at_trace_level() {
@@ -26,23 +23,8 @@ async fn no_secret_or_token_reaches_the_logs_even_at_trace_level() {
     .replacen("listen: 127.0.0.1:0", &format!("listen: {listen}"), 1);
     let file = config_file(&yaml);
     write(file.path.parent().unwrap(), "secret", SECRET);
-    let mut running = crate::support::tollgate()
-        .args(["--log-format", "json", "--log-level", "trace", "run", "-c"])
-        .arg(&file.path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map(|child| Running { child })
-        .unwrap();
-    let mut status = get_when_up(&format!("http://{admin}/readyz")).await.0;
-    for _ in 0..200 {
-        if status == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-        status = get_when_up(&format!("http://{admin}/readyz")).await.0;
-    }
-    assert_eq!(status, 200);
+    let mut running = Running::start_traced(&file.path);
+    crate::support::wait_ready(admin).await;
 
     let app_token = "app-made-up-token-Zq81xT";
     let res = reqwest::Client::new()
@@ -58,19 +40,7 @@ async fn no_secret_or_token_reaches_the_logs_even_at_trace_level() {
     let token = token.trim_start_matches("Bearer ");
     assert!(token.len() > 100);
 
-    running.signal("TERM");
-    assert_eq!(running.wait_exit(Duration::from_secs(10)).await, Some(0));
-    let mut logs = String::new();
-    for pipe in [
-        running.child.stderr.take().map(|p| Box::new(p) as Box<dyn Read>),
-        running.child.stdout.take().map(|p| Box::new(p) as Box<dyn Read>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let mut pipe = pipe;
-        pipe.read_to_string(&mut logs).unwrap();
-    }
+    let logs = running.stop_and_read().await;
     assert!(logs.contains("token acquired"), "{logs}");
     assert!(logs.contains("\"side\":\"outbound\""), "{logs}");
     assert!(!logs.contains(SECRET), "the client secret reached the logs");
