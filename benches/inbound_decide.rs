@@ -20,7 +20,10 @@ const TENANT: &str = "7ff95b15-dc21-4ba6-bc92-824856578fc1";
 const CLIENT: &str = "2b50a014-f353-4c10-aace-024f19a55569";
 
 struct Bench {
+    /// Signatures remembered after the first check (the default).
     snapshot: Snapshot,
+    /// Every signature checked: what a token costs the first time it is seen.
+    uncached: Snapshot,
     rsa: SigningKey,
     ec: SigningKey,
     runtime: tokio::runtime::Runtime,
@@ -69,24 +72,32 @@ inbound:
     let inbound = config.inbound.clone().expect("inbound");
     let metrics = Metrics::new().expect("metrics");
     let http = jwks::http_client().expect("http client");
-    let keys: Vec<Arc<KeyCache>> = config
-        .issuers
-        .iter()
-        .map(|i| {
-            Arc::new(KeyCache::new(
-                &i.name,
-                i.keys.clone(),
-                http.clone(),
-                metrics.clone(),
-                None,
-            ))
-        })
-        .collect();
-    for cache in &keys {
-        runtime.block_on(cache.refresh()).expect("keys load");
-    }
+    let caches = |remember: bool| -> Vec<Arc<KeyCache>> {
+        config
+            .issuers
+            .iter()
+            .map(|i| {
+                let cache = KeyCache::new(&i.name, i.keys.clone(), http.clone(), metrics.clone(), None);
+                let cache = if remember {
+                    cache
+                } else {
+                    cache.without_verified_cache()
+                };
+                runtime.block_on(cache.refresh()).expect("keys load");
+                Arc::new(cache)
+            })
+            .collect()
+    };
+    let keys = caches(true);
+    let uncached_keys = caches(false);
     assert!(matches!(config.issuers[0].keys, KeySource::JwksFile(_)));
     let upstream = Upstream::from_url(&inbound.upstream).expect("upstream");
+    let uncached = Snapshot {
+        inbound: inbound.clone(),
+        issuers: config.issuers.clone(),
+        keys: uncached_keys,
+        upstream: upstream.clone(),
+    };
     let snapshot = Snapshot {
         inbound,
         issuers: config.issuers,
@@ -95,6 +106,7 @@ inbound:
     };
     Bench {
         snapshot,
+        uncached,
         rsa,
         ec,
         runtime,
@@ -129,47 +141,48 @@ fn inbound_decide(c: &mut Criterion) {
     let b = setup();
     let get = Method::GET;
     let post = Method::POST;
+    let rs = headers(&token(&b.rsa, &["Orders.Read", "Orders.Write"]));
+    let es = headers(&token(&b.ec, &["Orders.Read", "Orders.Write"]));
+    let refused = headers(&token(&b.rsa, &["Orders.Read"]));
+    let forged = headers(&forge(&token(&b.rsa, &["Orders.Write"])));
+    let none = HeaderMap::new();
     let cases = [
+        ("first_sight/rs256_allow", &b.uncached, &rs, &post, "allow"),
+        ("first_sight/es256_allow", &b.uncached, &es, &post, "allow"),
         (
-            "rs256_allow",
-            headers(&token(&b.rsa, &["Orders.Read", "Orders.Write"])),
+            "first_sight/rs256_forged_signature",
+            &b.uncached,
+            &forged,
             &post,
-            "allow",
+            "refuse",
         ),
+        ("seen_before/rs256_allow", &b.snapshot, &rs, &post, "allow"),
+        ("seen_before/es256_allow", &b.snapshot, &es, &post, "allow"),
         (
-            "es256_allow",
-            headers(&token(&b.ec, &["Orders.Read", "Orders.Write"])),
-            &post,
-            "allow",
-        ),
-        (
-            "rs256_policy_refused",
-            headers(&token(&b.rsa, &["Orders.Read"])),
+            "seen_before/rs256_policy_refused",
+            &b.snapshot,
+            &refused,
             &post,
             "refuse",
         ),
         (
-            "rs256_forged_signature",
-            headers(&forge(&token(&b.rsa, &["Orders.Write"]))),
+            "seen_before/rs256_forged_signature",
+            &b.snapshot,
+            &forged,
             &post,
             "refuse",
         ),
-        ("no_token", HeaderMap::new(), &get, "refuse"),
+        ("no_token", &b.snapshot, &none, &get, "refuse"),
     ];
     let mut group = c.benchmark_group("inbound_decide");
-    for (name, h, method, expect) in &cases {
-        let got = b
-            .runtime
-            .block_on(decide(&b.snapshot, h, method, "/orders/7?x=1"));
-        assert_eq!(outcome_name(&got.outcome), *expect, "{name}");
-        group.bench_function(*name, |bench| {
+    for (name, snapshot, h, method, expect) in cases {
+        let got = b.runtime.block_on(decide(snapshot, h, method, "/orders/7?x=1"));
+        assert_eq!(outcome_name(&got.outcome), expect, "{name}");
+        group.bench_function(name, |bench| {
             bench.iter(|| {
-                let d = b.runtime.block_on(decide(
-                    &b.snapshot,
-                    std::hint::black_box(h),
-                    method,
-                    "/orders/7?x=1",
-                ));
+                let d =
+                    b.runtime
+                        .block_on(decide(snapshot, std::hint::black_box(h), method, "/orders/7?x=1"));
                 std::hint::black_box(outcome_name(&d.outcome))
             })
         });

@@ -11,6 +11,7 @@ pub mod keys;
 
 pub mod policy;
 mod refusal;
+pub mod verified;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -325,8 +326,15 @@ async fn verify(snap: &Snapshot, token: &str) -> Result<Verified, Refusal> {
         keys = cache.current().ok_or_else(unavailable)?;
     }
     let key = keys.find(kid, unverified.alg).map_err(jwt::key_error)?;
-    jwt::verify_signature(&unverified, key)?;
-    jwt::validate_claims(&unverified.claims, issuer, unix_now())?;
+    let now = unix_now();
+    let digest = verified::token_digest(token);
+    if !cache.verified().contains(&digest, &keys, now) {
+        jwt::verify_signature(&unverified, key)?;
+        if let Some(exp) = unverified.claims.get("exp").and_then(serde_json::Value::as_i64) {
+            cache.verified().insert(digest, &keys, exp);
+        }
+    }
+    jwt::validate_claims(&unverified.claims, issuer, now)?;
     Ok(Verified {
         issuer: id,
         claims: unverified.claims,

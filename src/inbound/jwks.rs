@@ -12,6 +12,7 @@ use arc_swap::ArcSwapOption;
 use url::Url;
 
 use super::keys::KeySet;
+use super::verified::{DEFAULT_SLOTS, VerifiedCache};
 use crate::config::KeySource;
 use crate::metrics::Metrics;
 use crate::readiness::ReadinessHandle;
@@ -41,6 +42,8 @@ pub struct KeyCache {
     /// Fired when a reload drops this issuer: its refresh task ends.
     retire: ShutdownTrigger,
     retired: ShutdownSignal,
+    /// Tokens whose signature these keys already verified.
+    verified: VerifiedCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +82,18 @@ impl KeyCache {
             due: ArcSwapOption::empty(),
             retire,
             retired,
+            verified: VerifiedCache::new(DEFAULT_SLOTS),
         }
+    }
+
+    /// Without the cache of verified signatures: every request checks its signature.
+    pub fn without_verified_cache(mut self) -> Self {
+        self.verified = VerifiedCache::new(0);
+        self
+    }
+
+    pub fn verified(&self) -> &VerifiedCache {
+        &self.verified
     }
 
     pub fn source(&self) -> &KeySource {

@@ -145,3 +145,22 @@ async fn static_keys_from_a_jwks_file() {
     assert_eq!(res.status(), 200);
     assert_eq!(issuer.jwks_requests(), 0, "no network for a jwks_file issuer");
 }
+
+/// A token accepted before (its signature remembered) is refused once the issuer stops
+/// publishing the key that signed it: the remembered signatures belong to the old key set.
+#[tokio::test]
+async fn a_remembered_signature_does_not_outlive_its_key() {
+    let w = World::new().await;
+    let old_token = w.issuer.token(w.claims());
+    for _ in 0..3 {
+        assert_eq!(w.get("/orders", Some(&old_token)).await.status(), 200);
+    }
+    // The issuer rotates and withdraws the old key; an unknown kid makes tollgate refresh.
+    let new_key = SigningKey::generate_rsa("dev-key-2", Algorithm::RS256).unwrap();
+    w.issuer.rotate_to(new_key);
+    w.issuer.publish_only(vec![w.issuer.signing_key()]);
+    let new_token = w.issuer.token(w.claims());
+    assert_eq!(w.get("/orders", Some(&new_token)).await.status(), 200);
+    let (status, body, _) = parts(w.get("/orders", Some(&old_token)).await).await;
+    assert_eq!(status, 401, "{body}");
+}
