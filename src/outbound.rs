@@ -150,7 +150,7 @@ impl OutboundService {
         let host = routing::request_host(&req);
         let host_text = host.as_ref().map(|h| h.to_string()).unwrap_or_else(|| "-".into());
 
-        let (route_label, credential, response) = match route(&snap, host.as_ref(), &raw_path) {
+        let (route_label, credential, response) = match route(&snap, &method, host.as_ref(), &raw_path) {
             Err(reply) => ("-".to_string(), "-".to_string(), reply.render(grpc)),
             Ok(i) => {
                 let route = &snap.outbound.routes[i];
@@ -221,7 +221,19 @@ impl OutboundService {
 }
 
 /// Path safety, then the route index; or the reply that refuses the request.
-fn route(snap: &Snapshot, host: Option<&routing::RequestHost>, raw_path: &str) -> Result<usize, Reply> {
+fn route(
+    snap: &Snapshot,
+    method: &http::Method,
+    host: Option<&routing::RequestHost>,
+    raw_path: &str,
+) -> Result<usize, Reply> {
+    if method == http::Method::CONNECT {
+        return Err(Reply::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "connect_not_supported",
+            "tollgate does not tunnel: send plain HTTP (http://host/path) and it adds the token and the TLS",
+        ));
+    }
     let path = path_guard::check(raw_path)
         .map_err(|e| Reply::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
     match routing::find_route(&snap.outbound.routes, host, &path) {

@@ -167,3 +167,16 @@ outbound:
     assert_eq!(res.status(), 502, "a certificate the CA did not sign is refused");
     assert_eq!(rogue.requests(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_tunnels_are_refused_with_a_hint() {
+    let w = World::new().await;
+    let (status, body) = crate::support::tollgate::raw_request(
+        w.tollgate.outbound.unwrap(),
+        "CONNECT orders.internal:443 HTTP/1.1\r\nHost: orders.internal:443\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 405, "{body}");
+    assert!(body.contains("connect_not_supported"), "{body}");
+    assert_eq!(w.upstream.requests(), 0);
+}
