@@ -14,7 +14,7 @@ use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::config::{Config, Outbound};
+use crate::config::{Config, Credential, Outbound};
 use crate::credentials::{self, TokenCache};
 use crate::metrics::Metrics;
 use crate::online::Finding;
@@ -139,7 +139,7 @@ impl OutboundService {
 
     pub async fn handle(
         self: Arc<Self>,
-        mut req: Request<Incoming>,
+        req: Request<Incoming>,
         _conn: ClientConn,
     ) -> Result<Response<Body>, Infallible> {
         let started = Instant::now();
@@ -150,73 +150,109 @@ impl OutboundService {
         let host = routing::request_host(&req);
         let host_text = host.as_ref().map(|h| h.to_string()).unwrap_or_else(|| "-".into());
 
-        let (route_label, credential, response) = match route(&snap, &method, host.as_ref(), &raw_path) {
-            Err(reply) => ("-".to_string(), "-".to_string(), reply.render(grpc)),
-            Ok(i) => {
-                let route = &snap.outbound.routes[i];
-                let cache = &snap.tokens[route.credential.0];
-                let response = match cache.get().await {
-                    Err(e) => {
-                        tracing::warn!(side = "outbound", route = %route.label, error = %e, "no token");
-                        Reply::new(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "token_unavailable",
-                            e.to_string(),
-                        )
-                        .with_field("credential", cache.name())
-                        .render(grpc)
-                    }
-                    Ok(token) => {
-                        let headers = req.headers_mut();
-                        proxy::strip_hop_by_hop(headers);
-                        headers.remove(header::AUTHORIZATION);
-                        headers.insert(header::AUTHORIZATION, token.bearer.clone());
-                        let (upstream, proxy) = &snap.upstreams[i];
-                        if let Ok(authority) = HeaderValue::from_str(upstream.authority().as_str()) {
-                            headers.insert(header::HOST, authority);
-                        }
-                        let path = routing::upstream_path(route, &raw_path);
-                        let pq = match req.uri().query() {
-                            Some(q) => format!("{path}?{q}"),
-                            None => path,
-                        };
-                        let target = Target {
-                            upstream,
-                            path_and_query: PathAndQuery::try_from(pq)
-                                .unwrap_or_else(|_| PathAndQuery::from_static("/")),
-                            protocol: None,
-                            timeout: snap.outbound.upstream_timeout,
-                        };
-                        match snap.proxies[*proxy].1.forward(req, target).await {
-                            Ok(res) => res,
-                            Err(e) => {
-                                tracing::warn!(side = "outbound", route = %route.label, error = %e, "forwarding failed");
-                                proxy::failure_reply(&e).render(grpc)
-                            }
-                        }
-                    }
-                };
-                (route.label.clone(), cache.name().to_string(), response)
-            }
+        let sent = match route(&snap, &method, host.as_ref(), &raw_path) {
+            Err(reply) => Sent {
+                route: None,
+                decision: "refuse",
+                reason: reply.error,
+                response: reply.render(grpc),
+            },
+            Ok(i) => send(&snap, i, req, &raw_path, grpc).await,
         };
-
-        let status = response.status().as_u16();
+        let route = sent.route.map(|i| &snap.outbound.routes[i]);
+        let route_label = route.map_or("-", |r| r.label.as_str());
+        let credential = route.map(|r| snap.outbound.credential(r.credential));
+        let status = sent.response.status().as_u16();
         self.metrics
             .outbound_requests
-            .with_label_values(&[route_label.as_str(), status_label(status)])
+            .with_label_values(&[route_label, status_label(status)])
             .inc();
         tracing::info!(
             target: "tollgate::access",
             side = "outbound",
             route = %route_label,
-            credential = %credential,
+            decision = sent.decision,
+            reason = sent.reason,
+            credential = credential.map_or("-", |c| c.name.as_str()),
+            client_id = credential.and_then(Credential::client_id).unwrap_or("-"),
             status,
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             method = %method,
             host = %host_text,
             path = %raw_path,
         );
-        Ok(response)
+        Ok(sent.response)
+    }
+}
+
+/// What became of one request.
+struct Sent {
+    route: Option<usize>,
+    /// `forward` or `refuse`.
+    decision: &'static str,
+    /// `ok`, or why: `no_route`, `invalid_request`, `token_unavailable`, `upstream_timeout`, …
+    reason: &'static str,
+    response: Response<Body>,
+}
+
+/// Attach route `i`'s token and forward.
+async fn send(snap: &Snapshot, i: usize, mut req: Request<Incoming>, raw_path: &str, grpc: bool) -> Sent {
+    let route = &snap.outbound.routes[i];
+    let cache = &snap.tokens[route.credential.0];
+    let token = match cache.get().await {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::warn!(side = "outbound", route = %route.label, error = %e, "no token");
+            return Sent {
+                route: Some(i),
+                decision: "refuse",
+                reason: "token_unavailable",
+                response: Reply::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "token_unavailable",
+                    e.to_string(),
+                )
+                .with_field("credential", cache.name())
+                .render(grpc),
+            };
+        }
+    };
+    let headers = req.headers_mut();
+    proxy::strip_hop_by_hop(headers);
+    headers.remove(header::AUTHORIZATION);
+    headers.insert(header::AUTHORIZATION, token.bearer.clone());
+    let (upstream, proxy) = &snap.upstreams[i];
+    if let Ok(authority) = HeaderValue::from_str(upstream.authority().as_str()) {
+        headers.insert(header::HOST, authority);
+    }
+    let path = routing::upstream_path(route, raw_path);
+    let pq = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let target = Target {
+        upstream,
+        path_and_query: PathAndQuery::try_from(pq).unwrap_or_else(|_| PathAndQuery::from_static("/")),
+        protocol: None,
+        timeout: snap.outbound.upstream_timeout,
+    };
+    match snap.proxies[*proxy].1.forward(req, target).await {
+        Ok(response) => Sent {
+            route: Some(i),
+            decision: "forward",
+            reason: "ok",
+            response,
+        },
+        Err(e) => {
+            tracing::warn!(side = "outbound", route = %route.label, error = %e, "forwarding failed");
+            let reply = proxy::failure_reply(&e);
+            Sent {
+                route: Some(i),
+                decision: "forward",
+                reason: reply.error,
+                response: reply.render(grpc),
+            }
+        }
     }
 }
 

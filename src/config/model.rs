@@ -293,6 +293,19 @@ impl Config {
     }
 }
 
+impl Credential {
+    /// The OAuth client id the credential authenticates as (none for a system-assigned
+    /// managed identity).
+    pub fn client_id(&self) -> Option<&str> {
+        match &self.auth {
+            CredentialAuth::ClientSecret { client_id, .. }
+            | CredentialAuth::PrivateKeyJwt { client_id, .. }
+            | CredentialAuth::WorkloadIdentity { client_id, .. } => Some(client_id),
+            CredentialAuth::ManagedIdentity { client_id, .. } => client_id.as_deref(),
+        }
+    }
+}
+
 impl Outbound {
     pub fn credential(&self, id: CredentialId) -> &Credential {
         &self.credentials[id.0]

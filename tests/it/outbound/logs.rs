@@ -43,6 +43,8 @@ async fn no_secret_or_token_reaches_the_logs_even_at_trace_level() {
     let logs = running.stop_and_read().await;
     assert!(logs.contains("token acquired"), "{logs}");
     assert!(logs.contains("\"side\":\"outbound\""), "{logs}");
+    assert!(logs.contains("\"decision\":\"forward\""), "{logs}");
+    assert!(logs.contains(&format!("\"client_id\":\"{CLIENT}\"")), "{logs}");
     assert!(!logs.contains(SECRET), "the client secret reached the logs");
     let encoded_secret: String = url::form_urlencoded::byte_serialize(SECRET.as_bytes()).collect();
     assert!(
