@@ -230,6 +230,7 @@ impl InboundService {
         grpc: bool,
     ) -> Response<Body> {
         let uri = req.uri().clone();
+        let upgrade = proxy::upgrade_requested(&req);
         let headers = req.headers_mut();
         identity::remove_spoofed(headers, &snap.inbound.forward_claims);
         if snap.inbound.strip_authorization {
@@ -247,6 +248,7 @@ impl InboundService {
                 .unwrap_or_else(|| PathAndQuery::from_static("/")),
             protocol: snap.inbound.upstream_protocol,
             timeout: snap.inbound.upstream_timeout,
+            upgrade,
         };
         match self.proxy.forward(req, target).await {
             Ok(res) => res,

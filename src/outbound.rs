@@ -217,6 +217,7 @@ async fn send(snap: &Snapshot, i: usize, mut req: Request<Incoming>, raw_path: &
             };
         }
     };
+    let upgrade = proxy::upgrade_requested(&req);
     let headers = req.headers_mut();
     proxy::strip_hop_by_hop(headers);
     headers.remove(header::AUTHORIZATION);
@@ -235,6 +236,7 @@ async fn send(snap: &Snapshot, i: usize, mut req: Request<Incoming>, raw_path: &
         path_and_query: PathAndQuery::try_from(pq).unwrap_or_else(|_| PathAndQuery::from_static("/")),
         protocol: None,
         timeout: snap.outbound.upstream_timeout,
+        upgrade,
     };
     match snap.proxies[*proxy].1.forward(req, target).await {
         Ok(response) => Sent {

@@ -35,6 +35,8 @@ type HttpsClient = Client<HttpsConnector<HttpConnector>, Incoming>;
 pub struct Proxy {
     auto: HttpsClient,
     http2: HttpsClient,
+    /// HTTP/1.1 only, for protocol upgrades (WebSocket), which HTTP/2 cannot carry here.
+    http1: HttpsClient,
 }
 
 /// Where one request goes and how.
@@ -44,6 +46,9 @@ pub struct Target<'a> {
     pub path_and_query: PathAndQuery,
     pub protocol: Option<UpstreamProtocol>,
     pub timeout: Duration,
+    /// The `Upgrade` the client asked for (see [`upgrade_requested`]); the caller took it
+    /// before dropping hop-by-hop headers.
+    pub upgrade: Option<HeaderValue>,
 }
 
 /// An upstream base URL, split once at load time.
@@ -92,9 +97,14 @@ impl Proxy {
             .enable_http2()
             .wrap_connector(http.clone());
         let h2_conn = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
+            .with_tls_config(tls.clone())
             .https_or_http()
             .enable_http2()
+            .wrap_connector(http.clone());
+        let h1_conn = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
             .wrap_connector(http);
         let auto = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
@@ -103,7 +113,10 @@ impl Proxy {
             .pool_idle_timeout(Duration::from_secs(60))
             .http2_only(true)
             .build(h2_conn);
-        Ok(Proxy { auto, http2 })
+        let http1 = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(h1_conn);
+        Ok(Proxy { auto, http2, http1 })
     }
 
     /// Forward `req` (headers already prepared by [`prepare`]) and return the upstream's
@@ -113,6 +126,9 @@ impl Proxy {
         mut req: Request<Incoming>,
         target: Target<'_>,
     ) -> Result<Response<Body>, ProxyError> {
+        if let Some(protocol) = target.upgrade.clone() {
+            return self.forward_upgrade(req, target, protocol).await;
+        }
         let http2 = match target.protocol {
             Some(UpstreamProtocol::Http2) => true,
             Some(UpstreamProtocol::Http1) => false,
@@ -152,6 +168,70 @@ impl Proxy {
 
 /// Prepare a request's headers for forwarding: drop hop-by-hop headers and append
 /// `X-Forwarded-For`, `-Proto`, `-Host`.
+impl Proxy {
+    /// An HTTP/1.1 upgrade (WebSocket and the like): ask the upstream for the same
+    /// protocol; on `101`, join the client's and the upstream's connections byte for byte.
+    async fn forward_upgrade(
+        &self,
+        mut req: Request<Incoming>,
+        target: Target<'_>,
+        protocol: HeaderValue,
+    ) -> Result<Response<Body>, ProxyError> {
+        let uri = target.upstream.uri(&target.path_and_query)?;
+        let client_side = hyper::upgrade::on(&mut req);
+        let headers = req.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol);
+        *req.version_mut() = Version::HTTP_11;
+        *req.uri_mut() = uri;
+        let mut res = match tokio::time::timeout(target.timeout, self.http1.request(req)).await {
+            Err(_) => return Err(ProxyError::Timeout(target.timeout)),
+            Ok(Err(e)) => return Err(ProxyError::Unreachable(error_chain(&e))),
+            Ok(Ok(res)) => res,
+        };
+        if res.status() != StatusCode::SWITCHING_PROTOCOLS {
+            let (mut parts, body) = res.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            return Ok(Response::from_parts(
+                parts,
+                body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+            ));
+        }
+        let upstream_side = hyper::upgrade::on(&mut res);
+        tokio::spawn(async move {
+            let (client, upstream) = match tokio::try_join!(client_side, upstream_side) {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::debug!(error = %e, "protocol upgrade not completed");
+                    return;
+                }
+            };
+            let mut client = hyper_util::rt::TokioIo::new(client);
+            let mut upstream = hyper_util::rt::TokioIo::new(upstream);
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        });
+        // The 101 keeps its Connection/Upgrade headers: they are the point of it.
+        let (parts, _) = res.into_parts();
+        Ok(Response::from_parts(parts, crate::reply::full(Bytes::new())))
+    }
+}
+
+/// The `Upgrade` an HTTP/1.1 request asks for (`Connection: upgrade` plus `Upgrade`), to
+/// be passed on in [`Target::upgrade`] once hop-by-hop headers are gone.
+pub fn upgrade_requested<B>(req: &Request<B>) -> Option<HeaderValue> {
+    if req.version() != Version::HTTP_11 {
+        return None;
+    }
+    let asks = req.headers().get_all(header::CONNECTION).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+    });
+    if !asks {
+        return None;
+    }
+    req.headers().get(header::UPGRADE).cloned()
+}
+
 pub fn prepare(headers: &mut HeaderMap, uri: &Uri, client: ClientConn) {
     let host = headers.get(header::HOST).cloned().or_else(|| {
         uri.authority()

@@ -3,6 +3,7 @@
 
 pub mod pki;
 pub mod tollgate;
+pub mod upgrade;
 pub mod upstream;
 
 use std::io::Write;

@@ -162,3 +162,29 @@ async fn http2_clients_reach_the_upstream_over_h2c() {
         .unwrap();
     assert_eq!(res.headers()["grpc-status"], "16");
 }
+
+/// WebSocket-style upgrades pass through once the request is authorized, and not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_upgrades_pass_only_when_authorized() {
+    use crate::support::upgrade::{EchoUpgrade, upgrade_and_echo};
+    let echo = EchoUpgrade::start().await;
+    let issuer = tollgate::devissuer::DevIssuer::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let upstream = crate::support::upstream::Upstream::start().await;
+    let yaml = super::config(&issuer, &upstream, "").replace(
+        &format!("upstream: http://{}", upstream.addr),
+        &format!("upstream: http://{}", echo.addr),
+    );
+    let t = crate::support::tollgate::Tollgate::start(&yaml).await;
+    let token = issuer.token(super::World::claims_for(&issuer));
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let (head, echoed) = upgrade_and_echo(t.inbound, "orders.local", &auth, "ping over the tunnel").await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("upgrade: echo"), "{head}");
+    assert_eq!(echoed, "ping over the tunnel");
+
+    let (head, echoed) = upgrade_and_echo(t.inbound, "orders.local", "", "nope").await;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert_eq!(echoed, "");
+}

@@ -180,3 +180,30 @@ async fn connect_tunnels_are_refused_with_a_hint() {
     assert!(body.contains("connect_not_supported"), "{body}");
     assert_eq!(w.upstream.requests(), 0);
 }
+
+/// An upgrade through outbound carries the credential's token and then tunnels bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_upgrades_pass_through_outbound_with_the_token() {
+    use crate::support::upgrade::{EchoUpgrade, upgrade_and_echo};
+    let echo = EchoUpgrade::start().await;
+    let issuer = DevIssuer::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    issuer.add_client(CLIENT, ClientAuth::Secret(SECRET.into()), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret"), SECRET).unwrap();
+    let upstream = Upstream::start().await;
+    let yaml = super::config(&issuer, &upstream, "client_secret: { file: secret }").replace(
+        &format!("upstream: http://{}\n", upstream.addr),
+        &format!("upstream: http://{}\n", echo.addr),
+    );
+    let w = World::start(&yaml, dir, issuer, upstream).await;
+    let (head, echoed) = upgrade_and_echo(
+        w.tollgate.outbound.unwrap(),
+        "orders.internal",
+        "Authorization: Bearer app-made-up\r\n",
+        "hello",
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.contains("x-seen-authorization: Bearer eyJhb"), "{head}");
+    assert_eq!(echoed, "hello");
+}
