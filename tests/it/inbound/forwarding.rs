@@ -188,3 +188,97 @@ async fn protocol_upgrades_pass_only_when_authorized() {
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     assert_eq!(echoed, "");
 }
+
+/// A body of one data frame followed by trailers, as a gRPC server sends.
+struct GrpcReply {
+    frames: std::collections::VecDeque<hyper::body::Frame<bytes::Bytes>>,
+}
+
+impl hyper::body::Body for GrpcReply {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(self.frames.pop_front().map(Ok))
+    }
+}
+
+/// gRPC over h2c end to end: the client's HTTP/2 reaches the upstream as HTTP/2, and the
+/// response trailers (`grpc-status`) come back through tollgate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_over_h2c_keeps_response_trailers() {
+    use http_body_util::BodyExt;
+    use tollgate::server;
+    let listener = server::bind("grpc", "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let grpc_addr = listener.local_addr().unwrap();
+    let (_stop, shutdown) = server::shutdown_channel();
+    let make = |_conn| {
+        hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", "0".parse().unwrap());
+            trailers.insert("grpc-message", "ok".parse().unwrap());
+            let version = format!("{:?}", req.version());
+            let frames = std::collections::VecDeque::from([
+                hyper::body::Frame::data(bytes::Bytes::from(version)),
+                hyper::body::Frame::trailers(trailers),
+            ]);
+            let mut res = hyper::Response::new(GrpcReply { frames });
+            res.headers_mut()
+                .insert("content-type", "application/grpc".parse().unwrap());
+            Ok::<_, std::convert::Infallible>(res)
+        })
+    };
+    tokio::spawn(server::serve(
+        "grpc",
+        listener,
+        None,
+        make,
+        shutdown,
+        std::time::Duration::from_millis(100),
+    ));
+
+    let issuer = tollgate::devissuer::DevIssuer::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let upstream = crate::support::upstream::Upstream::start().await;
+    let yaml = super::config(&issuer, &upstream, "").replace(
+        &format!("upstream: http://{}", upstream.addr),
+        &format!("upstream: http://{grpc_addr}"),
+    );
+    let t = crate::support::tollgate::Tollgate::start(&yaml).await;
+
+    let tcp = tokio::net::TcpStream::connect(t.inbound).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::post(format!(
+        "http://{}/healthz/grpc.health.v1.Health/Check",
+        t.inbound
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .body(http_body_util::Full::new(bytes::Bytes::from_static(
+        b"\0\0\0\0\0",
+    )))
+    .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let collected = res.into_body().collect().await.unwrap();
+    let trailers = collected.trailers().cloned().expect("trailers came through");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(trailers["grpc-message"], "ok");
+    assert_eq!(
+        &collected.to_bytes()[..],
+        b"HTTP/2.0",
+        "the upstream was spoken to over HTTP/2"
+    );
+}
