@@ -255,26 +255,50 @@ impl Reloader {
         let mut changes = Changes::default();
         self.note_restart_needed(new);
         describe(&mut changes, &self.current, new, changed_files);
-        let cx = BuildContext {
-            metrics: &self.metrics,
-            readiness: None,
-            changed_files,
+        // Building reads files (CA bundles, system roots): off the async workers.
+        let (inbound_built, outbound_built) = {
+            let new = new.clone();
+            let metrics = self.metrics.clone();
+            let changed = changed_files.clone();
+            let old_in = self.services.inbound.as_ref().map(|s| s.snapshot());
+            let old_out = self.services.outbound.as_ref().map(|s| s.snapshot());
+            tokio::task::spawn_blocking(move || {
+                let cx = BuildContext {
+                    metrics: &metrics,
+                    readiness: None,
+                    changed_files: &changed,
+                };
+                let inbound = match (old_in, &new.inbound) {
+                    (Some(old), Some(section)) => Some(
+                        inbound::Snapshot::build(&new, section, Some(&old), &cx)
+                            .map(|built| (old, built))
+                            .map_err(|e| e.to_string()),
+                    ),
+                    _ => None,
+                };
+                let outbound = match (old_out, &new.outbound) {
+                    (Some(old), Some(section)) => Some(
+                        outbound::Snapshot::build(section, Some(&old), &cx)
+                            .map(|built| (old, built))
+                            .map_err(|e| e.to_string()),
+                    ),
+                    _ => None,
+                };
+                (inbound, outbound)
+            })
+            .await
+            .map_err(|e| format!("building the new configuration failed: {e}"))?
         };
-
-        let inbound = match (&self.services.inbound, &new.inbound) {
-            (Some(service), Some(section)) => {
-                let old = service.snapshot();
-                let (snapshot, fresh) =
-                    inbound::Snapshot::build(new, section, Some(&old), &cx).map_err(|e| e.to_string())?;
+        let inbound = match (&self.services.inbound, inbound_built) {
+            (Some(service), Some(built)) => {
+                let (old, (snapshot, fresh)) = built?;
                 Some((service, old, snapshot, fresh))
             }
             _ => None,
         };
-        let outbound = match (&self.services.outbound, &new.outbound) {
-            (Some(service), Some(section)) => {
-                let old = service.snapshot();
-                let (snapshot, fresh) =
-                    outbound::Snapshot::build(section, Some(&old), &cx).map_err(|e| e.to_string())?;
+        let outbound = match (&self.services.outbound, outbound_built) {
+            (Some(service), Some(built)) => {
+                let (old, (snapshot, fresh)) = built?;
                 Some((service, old, snapshot, fresh))
             }
             _ => None,
@@ -289,7 +313,10 @@ impl Reloader {
             || changed_files.contains(&new_tls.cert_file)
             || changed_files.contains(&new_tls.key_file))
         {
-            cert.reload(&new_tls.cert_file, &new_tls.key_file)
+            let (cert, tls) = (cert.clone(), new_tls.clone());
+            tokio::task::spawn_blocking(move || cert.reload(&tls.cert_file, &tls.key_file))
+                .await
+                .map_err(|e| format!("inbound.tls: {e}"))?
                 .map_err(|e| format!("inbound.tls: {e}"))?;
             changes.parts.push("inbound TLS certificate reloaded".into());
         }
