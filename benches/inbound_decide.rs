@@ -10,7 +10,7 @@ use jsonwebtoken::Algorithm;
 use serde_json::json;
 use tollgate::config::{Config, KeySource, ProcessEnv};
 use tollgate::devissuer::{SigningKey, app_claims};
-use tollgate::inbound::jwks::{self, KeyCache};
+use tollgate::inbound::jwks::KeyCache;
 use tollgate::inbound::{Outcome, Snapshot, decide, policy};
 use tollgate::metrics::Metrics;
 use tollgate::proxy::Upstream;
@@ -71,7 +71,7 @@ inbound:
     let config = Config::from_yaml(&yaml, dir.path(), &ProcessEnv).expect("bench config");
     let inbound = config.inbound.clone().expect("inbound");
     let metrics = Metrics::new().expect("metrics");
-    let http = jwks::http_client().expect("http client");
+    let http = tollgate::idp::client().expect("http client");
     let caches = |remember: bool| -> Vec<Arc<KeyCache>> {
         config
             .issuers

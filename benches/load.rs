@@ -304,10 +304,8 @@ outbound:
         .expect("tollgate starts");
     let addr = started.inbound.expect("inbound");
     let outbound = started.outbound.expect("outbound");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while started.readiness.check().is_err() {
-        assert!(Instant::now() < deadline, "tollgate never became ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    if let Err(missing) = started.readiness.wait(Duration::from_secs(10)).await {
+        panic!("tollgate never became ready: {missing:?}");
     }
     tokio::spawn(started.wait());
     (addr, outbound, stop)

@@ -61,8 +61,7 @@ impl Config {
         };
         match validate::validate(parsed, &positions, base_dir, env) {
             Ok(mut config) if errors.is_empty() => {
-                let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
-                config.source_sha256.copy_from_slice(digest.as_ref());
+                config.source_sha256 = crate::digest::sha256(text.as_bytes());
                 Ok(config)
             }
             Ok(_) => Err(errors),

@@ -12,7 +12,7 @@ mod workload_identity;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use http::HeaderValue;
 
@@ -20,9 +20,6 @@ pub use self::cache::{TokenCache, Unavailable};
 pub use self::private_key_jwt::{Assertion, CertificateKey};
 use crate::config::{Credential, CredentialAuth};
 
-/// Connect and total time limits for every token request.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// `grant_type=client_credentials` assertion type for certificates and federated tokens.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -154,21 +151,4 @@ pub fn source(credential: &Credential, http: reqwest::Client) -> Box<dyn TokenSo
             endpoint: endpoint.clone(),
         }),
     }
-}
-
-/// The HTTP client for token requests: no redirects, bounded time.
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -9,7 +9,7 @@ mod legacy;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -401,16 +401,10 @@ async fn start_tollgate(yaml: &str, dir: &Path) -> Result<(sidecar::Started, Shu
 }
 
 async fn wait_ready(readiness: &Readiness) -> Result<(), DemoError> {
-    let start = Instant::now();
-    loop {
-        match readiness.check() {
-            Ok(()) => return Ok(()),
-            Err(missing) if start.elapsed() > Duration::from_secs(15) => {
-                return Err(setup_err(format!("not ready after 15 s: {missing:?}")));
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
+    readiness
+        .wait(Duration::from_secs(15))
+        .await
+        .map_err(|missing| setup_err(format!("not ready after 15 s: {missing:?}")))
 }
 
 fn loopback() -> SocketAddr {

@@ -205,10 +205,7 @@ impl Drop for DevIssuer {
 
 /// Entra-shaped app-token claims for a client, valid for an hour from now.
 pub fn app_claims(audience: &str, client_id: &str, azpacr: &str, roles: &[&str], tenant: &str) -> Value {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::clock::unix_now();
     json!({
         "aud": audience,
         "azp": client_id,
@@ -314,7 +311,7 @@ async fn token_request(state: &State, req: Request<Incoming>) -> Response<Full<B
         status: 200,
         error: None,
     };
-    let now = unix_now();
+    let now = crate::clock::unix_now();
     let outcome = if !state.available.load(Ordering::SeqCst) {
         Err((
             StatusCode::SERVICE_UNAVAILABLE,
@@ -439,13 +436,6 @@ fn managed_identity(
         .to_string();
     let claims = app_claims(resource, &client, "2", &[], DEV_TENANT);
     Ok((client, "managed_identity", claims))
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response<Full<Bytes>> {

@@ -5,14 +5,13 @@
 //! It runs the same functions as the listener.
 
 use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::Method;
 use serde_json::Value;
 
 use crate::config::{Access, Config, Inbound, Mode};
 use crate::inbound::Refusal;
-use crate::inbound::jwks::{self, KeyCache};
+use crate::inbound::jwks::KeyCache;
 use crate::inbound::jwt::{self, Claims};
 use crate::inbound::policy::{self, Check};
 use crate::metrics::Metrics;
@@ -156,10 +155,7 @@ async fn decide(
     } else {
         let _ = writeln!(out, "signature NOT CHECKED (--no-verify)");
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = crate::clock::unix_now();
     jwt::validate_claims(&unverified.claims, issuer, now)?;
     let exp = unverified.claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
     let _ = writeln!(
@@ -220,7 +216,7 @@ fn compact(value: Option<&Value>) -> String {
 async fn load_keys(
     issuer: &crate::config::Issuer,
 ) -> Result<std::sync::Arc<crate::inbound::keys::KeySet>, String> {
-    let http = jwks::http_client().map_err(|e| e.to_string())?;
+    let http = crate::idp::client().map_err(|e| e.to_string())?;
     let metrics = Metrics::new().map_err(|e| e.to_string())?;
     let cache = KeyCache::new(&issuer.name, issuer.keys.clone(), http, metrics, None);
     cache.refresh().await.map_err(|e| e.to_string())?;

@@ -15,7 +15,7 @@ pub mod verified;
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use http::header::{self, HeaderName, HeaderValue};
@@ -46,6 +46,8 @@ pub struct Snapshot {
 /// What building a snapshot needs from the running sidecar.
 pub struct BuildContext<'a> {
     pub metrics: &'a Metrics,
+    /// The identity-provider client ([`crate::idp::client`]), shared by every cache.
+    pub http: &'a reqwest::Client,
     pub readiness: Option<&'a crate::readiness::Readiness>,
     /// Files the configuration names whose content changed since the previous build.
     pub changed_files: &'a std::collections::HashSet<std::path::PathBuf>,
@@ -55,8 +57,6 @@ pub struct BuildContext<'a> {
 pub enum BuildError {
     #[error("inbound.upstream: not a usable URL")]
     Upstream,
-    #[error("HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
 }
 
 impl Snapshot {
@@ -69,7 +69,6 @@ impl Snapshot {
         previous: Option<&Snapshot>,
         cx: &BuildContext<'_>,
     ) -> Result<(Snapshot, Vec<Arc<KeyCache>>), BuildError> {
-        let http = jwks::http_client()?;
         let mut keys = Vec::with_capacity(config.issuers.len());
         let mut fresh = Vec::new();
         for issuer in &config.issuers {
@@ -93,7 +92,7 @@ impl Snapshot {
                     let cache = Arc::new(KeyCache::new(
                         &issuer.name,
                         issuer.keys.clone(),
-                        http.clone(),
+                        cx.http.clone(),
                         cx.metrics.clone(),
                         handle,
                     ));
@@ -328,7 +327,7 @@ async fn verify(snap: &Snapshot, token: &str) -> Result<Verified, Refusal> {
         keys = cache.current().ok_or_else(unavailable)?;
     }
     let key = keys.find(kid, unverified.alg).map_err(jwt::key_error)?;
-    let now = unix_now();
+    let now = crate::clock::unix_now();
     let digest = verified::token_digest(token);
     if !cache.verified().contains(&digest, &keys, now) {
         jwt::verify_signature(&unverified, key)?;
@@ -341,13 +340,6 @@ async fn verify(snap: &Snapshot, token: &str) -> Result<Verified, Refusal> {
         issuer: id,
         claims: unverified.claims,
     })
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 impl From<TokenError> for Outcome {

@@ -5,11 +5,14 @@
 
 pub mod admin;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod devissuer;
+pub mod digest;
 pub mod explain;
+pub mod idp;
 pub mod inbound;
 pub mod logging;
 pub mod metrics;

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::config::{Config, KeySource};
-use crate::inbound::jwks::{self, KeyCache};
+use crate::inbound::jwks::KeyCache;
 use crate::metrics::Metrics;
 
 /// The result of reaching one issuer or credential.
@@ -37,7 +37,7 @@ pub async fn check(config: &Config) -> Vec<Finding> {
             return findings;
         }
     };
-    let http = match jwks::http_client() {
+    let http = match crate::idp::client() {
         Ok(h) => h,
         Err(e) => {
             findings.push(Finding {
@@ -67,7 +67,7 @@ pub async fn check(config: &Config) -> Vec<Finding> {
             outcome,
         });
     }
-    findings.extend(crate::outbound::check_online(config, &metrics).await);
+    findings.extend(crate::outbound::check_online(config, &http, &metrics).await);
     findings
 }
 

@@ -58,6 +58,18 @@ impl Readiness {
         if missing.is_empty() { Ok(()) } else { Err(missing) }
     }
 
+    /// Wait (polling every 20 ms) until ready, at most `limit`; else what is still missing.
+    pub async fn wait(&self, limit: std::time::Duration) -> Result<(), BTreeMap<String, String>> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match self.check() {
+                Ok(()) => return Ok(()),
+                Err(missing) if tokio::time::Instant::now() >= deadline => return Err(missing),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+    }
+
     fn set(&self, name: &str, state: State) {
         self.write(|m| {
             m.insert(name.to_string(), state);

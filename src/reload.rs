@@ -31,7 +31,7 @@ const DEBOUNCE: Duration = Duration::from_millis(200);
 /// How long a reload waits for the keys and tokens of new issuers and credentials.
 const FETCH_LIMIT: Duration = Duration::from_secs(10);
 
-type Hash = [u8; 32];
+use crate::digest::{Sha256 as Hash, sha256};
 
 pub struct Reloader {
     path: PathBuf,
@@ -45,6 +45,7 @@ pub struct Reloader {
     failed_text: Option<Hash>,
     failed_apply: Option<Hash>,
     services: Services,
+    idp: reqwest::Client,
     metrics: Metrics,
     readiness: Readiness,
     shutdown: ShutdownSignal,
@@ -61,6 +62,7 @@ impl Reloader {
         path: PathBuf,
         config: Config,
         services: Services,
+        idp: reqwest::Client,
         metrics: Metrics,
         readiness: Readiness,
         shutdown: ShutdownSignal,
@@ -79,6 +81,7 @@ impl Reloader {
             failed_text: None,
             failed_apply: None,
             services,
+            idp,
             metrics,
             readiness,
             shutdown,
@@ -259,12 +262,14 @@ impl Reloader {
         let (inbound_built, outbound_built) = {
             let new = new.clone();
             let metrics = self.metrics.clone();
+            let idp = self.idp.clone();
             let changed = changed_files.clone();
             let old_in = self.services.inbound.as_ref().map(|s| s.snapshot());
             let old_out = self.services.outbound.as_ref().map(|s| s.snapshot());
             tokio::task::spawn_blocking(move || {
                 let cx = BuildContext {
                     metrics: &metrics,
+                    http: &idp,
                     readiness: None,
                     changed_files: &changed,
                 };
@@ -542,16 +547,8 @@ fn fingerprint(text: &Hash, files: &BTreeMap<PathBuf, Option<Hash>>) -> Hash {
         ctx.update(path.as_os_str().as_encoded_bytes());
         ctx.update(hash.as_ref().map_or(&[0u8; 32][..], |h| &h[..]));
     }
-    to_hash(ctx.finish())
-}
-
-fn sha256(bytes: &[u8]) -> Hash {
-    to_hash(digest::digest(&digest::SHA256, bytes))
-}
-
-fn to_hash(d: digest::Digest) -> Hash {
     let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
+    out.copy_from_slice(ctx.finish().as_ref());
     out
 }
 

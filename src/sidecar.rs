@@ -47,6 +47,8 @@ pub struct Started {
     pub services: Services,
     /// The configuration the sidecar started with.
     pub config: Config,
+    /// The identity-provider client, shared with reloads.
+    idp: reqwest::Client,
     shutdown: ShutdownSignal,
     tasks: JoinSet<()>,
 }
@@ -109,8 +111,10 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
     };
 
     let no_changes = std::collections::HashSet::new();
+    let idp = crate::idp::client()?;
     let cx = BuildContext {
         metrics: &metrics,
+        http: &idp,
         readiness: Some(&readiness),
         changed_files: &no_changes,
     };
@@ -186,6 +190,7 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
         readiness,
         services,
         config,
+        idp,
         shutdown,
         tasks,
     })
@@ -214,6 +219,7 @@ impl Started {
             path,
             self.config.clone(),
             self.services.clone(),
+            self.idp.clone(),
             self.metrics.clone(),
             self.readiness.clone(),
             self.shutdown.clone(),

@@ -14,12 +14,13 @@ use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 
 use super::token_endpoint::TokenEndpoint;
-use super::{AcquireError, AcquireFuture, JWT_BEARER, TokenSource, unix_now};
+use super::{AcquireError, AcquireFuture, JWT_BEARER, TokenSource};
+use crate::clock::unix_now;
 use crate::config::AssertionAlgorithm;
 use crate::secret::Secret;
 
 /// Assertions live five minutes (Entra accepts up to about ten).
-const ASSERTION_LIFETIME: u64 = 300;
+const ASSERTION_LIFETIME: i64 = 300;
 
 pub struct PrivateKeyJwt {
     pub endpoint: TokenEndpoint,
@@ -92,12 +93,12 @@ impl CertificateKey {
             .next()
             .ok_or("no PEM certificate found")?
             .map_err(|e| format!("bad certificate PEM: {e}"))?;
-        let sha256 = digest::digest(&digest::SHA256, der.as_ref());
+        let sha256 = crate::digest::sha256(der.as_ref());
         let sha1 = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, der.as_ref());
         let key =
             EncodingKey::from_rsa_pem(key_pem).map_err(|_| "no usable RSA private key in the key file")?;
         Ok(CertificateKey {
-            x5t_s256: URL_SAFE_NO_PAD.encode(sha256.as_ref()),
+            x5t_s256: URL_SAFE_NO_PAD.encode(sha256),
             x5t: URL_SAFE_NO_PAD.encode(sha1.as_ref()),
             key,
         })

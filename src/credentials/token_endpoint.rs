@@ -8,7 +8,8 @@ use http::HeaderValue;
 use serde::Deserialize;
 use url::Url;
 
-use super::{AcquireError, Token, unix_now};
+use super::{AcquireError, Token};
+use crate::clock::unix_now;
 
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
@@ -144,7 +145,7 @@ pub fn parse_response(status: u16, body: &[u8], sent: Instant) -> Result<Token, 
     {
         return Err(bad("`token_type` is not Bearer"));
     }
-    let now_unix = unix_now() as i64;
+    let now_unix = unix_now();
     let lifetime = match (
         raw.expires_in.as_ref().and_then(Seconds::value),
         raw.expires_on.as_ref(),

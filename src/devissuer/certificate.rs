@@ -1,7 +1,6 @@
 //! Self-signed client certificates for `private_key_jwt` clients of the development
 //! issuer (and the tests): an RSA key, its certificate, and the thumbprint Entra matches.
 
-use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
@@ -28,7 +27,7 @@ impl ClientCertificate {
         let cert = params
             .self_signed(&pair)
             .map_err(|e| KeyError::new(e.to_string()))?;
-        let sha = digest::digest(&digest::SHA256, cert.der());
+        let sha = crate::digest::sha256(cert.der());
         let mut jwk = key.jwk().clone();
         if let Some(map) = jwk.as_object_mut() {
             map.remove("alg");
@@ -36,7 +35,7 @@ impl ClientCertificate {
         Ok(ClientCertificate {
             cert_pem: cert.pem(),
             key_pem: private.clone(),
-            x5t_s256: URL_SAFE_NO_PAD.encode(sha.as_ref()),
+            x5t_s256: URL_SAFE_NO_PAD.encode(sha),
             jwk,
         })
     }

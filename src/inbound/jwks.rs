@@ -299,16 +299,6 @@ impl KeyCache {
     }
 }
 
-/// The HTTP client for discovery and JWKS: no redirects (SSRF), bounded time.
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10))
-        .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
 fn parse_max_age(value: &str) -> Option<Duration> {
     value
         .split(',')

@@ -30,7 +30,7 @@ pub struct Check<'r, 'c> {
     /// The config key (`roles_any`, `azpacr`, …): a bounded metric label.
     pub requirement: &'static str,
     /// The claim(s) looked at, for people (`roles`, `azpacr/appidacr`, …).
-    pub claim: String,
+    pub claim: &'r str,
     pub passed: bool,
     pub wanted: Wanted<'r>,
     /// The token's values for `claim` (empty: absent).
@@ -80,9 +80,9 @@ pub fn checks<'r, 'c>(
         out.push(check);
         !(failed && stop_at_failure)
     };
-    let check = |requirement, claim: &str, passed, wanted, saw| Check {
+    let check = |requirement, claim: &'r str, passed, wanted, saw| Check {
         requirement,
-        claim: claim.to_string(),
+        claim,
         passed,
         wanted,
         saw,
@@ -206,15 +206,9 @@ fn list(values: &[String]) -> String {
 /// numbers and booleans.
 fn claim_values(value: Option<&Value>) -> Vec<Cow<'_, str>> {
     match value {
-        Some(Value::String(s)) => vec![Cow::Borrowed(s.as_str())],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(Cow::Borrowed)
-            .collect(),
         Some(Value::Number(n)) => vec![Cow::Owned(n.to_string())],
         Some(Value::Bool(b)) => vec![Cow::Owned(b.to_string())],
-        _ => Vec::new(),
+        other => strings(other).into_iter().map(Cow::Borrowed).collect(),
     }
 }
 

@@ -13,7 +13,6 @@
 use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwapOption;
-use aws_lc_rs::digest;
 
 use super::keys::KeySet;
 
@@ -35,10 +34,7 @@ struct Entry {
 
 /// The SHA-256 of a token's compact form.
 pub fn token_digest(token: &str) -> [u8; 32] {
-    let d = digest::digest(&digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
+    crate::digest::sha256(token.as_bytes())
 }
 
 impl VerifiedCache {

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tollgate::config::{Config, ProcessEnv};
 use tollgate::readiness::Readiness;
@@ -26,17 +26,7 @@ impl Tollgate {
     /// Start from the file at `path` and reload it on change, as `tollgate run` does.
     pub async fn start_file(path: &Path) -> Tollgate {
         let config = Config::load(path).unwrap_or_else(|e| panic!("test config invalid: {e}"));
-        let (stop, shutdown) = server::shutdown_channel();
-        let mut started = sidecar::start(config, shutdown).await.expect("tollgate starts");
-        started.reload_on_change(path.to_path_buf());
-        let t = Tollgate {
-            inbound: started.inbound.unwrap_or_else(|| "127.0.0.1:9".parse().unwrap()),
-            outbound: started.outbound,
-            admin: started.admin.expect("admin listener"),
-            readiness: started.readiness.clone(),
-            stop,
-        };
-        tokio::spawn(started.wait());
+        let t = Tollgate::launch(config, Some(path)).await;
         t.wait_ready().await;
         t
     }
@@ -45,8 +35,16 @@ impl Tollgate {
     pub async fn start_with_env(yaml: &str, base: &Path, env: &dyn tollgate::config::Env) -> Tollgate {
         let config = Config::from_yaml(yaml, base, env)
             .unwrap_or_else(|e| panic!("test config invalid: {e:?}\n{yaml}"));
+        Tollgate::launch(config, None).await
+    }
+
+    /// Start the sidecar in-process (reloading `watch` when given); does not wait.
+    async fn launch(config: Config, watch: Option<&Path>) -> Tollgate {
         let (stop, shutdown) = server::shutdown_channel();
-        let started = sidecar::start(config, shutdown).await.expect("tollgate starts");
+        let mut started = sidecar::start(config, shutdown).await.expect("tollgate starts");
+        if let Some(path) = watch {
+            started.reload_on_change(path.to_path_buf());
+        }
         let t = Tollgate {
             // Outbound-only configs have no inbound listener: an address nothing listens on.
             inbound: started.inbound.unwrap_or_else(|| "127.0.0.1:9".parse().unwrap()),
@@ -67,13 +65,8 @@ impl Tollgate {
     }
 
     pub async fn wait_ready(&self) {
-        let start = Instant::now();
-        while let Err(missing) = self.readiness.check() {
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "not ready: {missing:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Err(missing) = self.readiness.wait(Duration::from_secs(15)).await {
+            panic!("not ready: {missing:?}");
         }
     }
 
