@@ -152,23 +152,9 @@ impl Proxy {
         }
         *req.uri_mut() = uri;
         let client = if http2 { &self.http2 } else { &self.auto };
-        let res = match tokio::time::timeout(target.timeout, client.request(req)).await {
-            Err(_) => return Err(ProxyError::Timeout(target.timeout)),
-            Ok(Err(e)) => return Err(ProxyError::Unreachable(error_chain(&e))),
-            Ok(Ok(res)) => res,
-        };
-        let (mut parts, body) = res.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
-        Ok(Response::from_parts(
-            parts,
-            body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
-        ))
+        send(client, req, target.timeout).await.map(relay)
     }
-}
 
-/// Prepare a request's headers for forwarding: drop hop-by-hop headers and append
-/// `X-Forwarded-For`, `-Proto`, `-Host`.
-impl Proxy {
     /// An HTTP/1.1 upgrade (WebSocket and the like): ask the upstream for the same
     /// protocol; on `101`, join the client's and the upstream's connections byte for byte.
     async fn forward_upgrade(
@@ -184,18 +170,9 @@ impl Proxy {
         headers.insert(header::UPGRADE, protocol);
         *req.version_mut() = Version::HTTP_11;
         *req.uri_mut() = uri;
-        let mut res = match tokio::time::timeout(target.timeout, self.http1.request(req)).await {
-            Err(_) => return Err(ProxyError::Timeout(target.timeout)),
-            Ok(Err(e)) => return Err(ProxyError::Unreachable(error_chain(&e))),
-            Ok(Ok(res)) => res,
-        };
+        let mut res = send(&self.http1, req, target.timeout).await?;
         if res.status() != StatusCode::SWITCHING_PROTOCOLS {
-            let (mut parts, body) = res.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            return Ok(Response::from_parts(
-                parts,
-                body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
-            ));
+            return Ok(relay(res));
         }
         let upstream_side = hyper::upgrade::on(&mut res);
         tokio::spawn(async move {
@@ -216,6 +193,27 @@ impl Proxy {
     }
 }
 
+/// One upstream request, bounded by `timeout` (for the response head).
+async fn send(
+    client: &HttpsClient,
+    req: Request<Incoming>,
+    timeout: Duration,
+) -> Result<Response<Incoming>, ProxyError> {
+    match tokio::time::timeout(timeout, client.request(req)).await {
+        Err(_) => Err(ProxyError::Timeout(timeout)),
+        Ok(Err(e)) => Err(ProxyError::Unreachable(error_chain(&e))),
+        Ok(Ok(res)) => Ok(res),
+    }
+}
+
+/// The upstream's response as tollgate answers it: hop-by-hop headers dropped, the body
+/// streamed as it comes.
+fn relay(res: Response<Incoming>) -> Response<Body> {
+    let (mut parts, body) = res.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed_unsync())
+}
+
 /// The `Upgrade` an HTTP/1.1 request asks for (`Connection: upgrade` plus `Upgrade`), to
 /// be passed on in [`Target::upgrade`] once hop-by-hop headers are gone.
 pub fn upgrade_requested<B>(req: &Request<B>) -> Option<HeaderValue> {
@@ -232,6 +230,8 @@ pub fn upgrade_requested<B>(req: &Request<B>) -> Option<HeaderValue> {
     req.headers().get(header::UPGRADE).cloned()
 }
 
+/// Prepare a request's headers for forwarding: drop hop-by-hop headers and append
+/// `X-Forwarded-For`, `-Proto`, `-Host`.
 pub fn prepare(headers: &mut HeaderMap, uri: &Uri, client: ClientConn) {
     let host = headers.get(header::HOST).cloned().or_else(|| {
         uri.authority()

@@ -18,7 +18,9 @@ use aws_lc_rs::digest;
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use crate::config::{Config, ProcessEnv};
+use crate::config::{
+    Config, Credential, Inbound, InboundRoute, Issuer, KeySource, Outbound, OutboundRoute, ProcessEnv,
+};
 use crate::inbound::{self, BuildContext};
 use crate::metrics::Metrics;
 use crate::outbound;
@@ -127,14 +129,31 @@ impl Reloader {
                 _ = poll.tick() => "poll",
                 _ = shutdown.wait() => return,
             };
+            let folders_before = self.folders();
             if self.reload(trigger).await {
-                _watcher = self.watch(tx.clone());
+                if self.folders() != folders_before {
+                    _watcher = self.watch(tx.clone());
+                }
                 if self.current.reload_poll_interval != poll_every {
                     poll_every = self.current.reload_poll_interval;
                     poll = poll_timer(poll_every);
                 }
             }
         }
+    }
+
+    /// The folders of the config file and of every file it names.
+    fn folders(&self) -> Vec<PathBuf> {
+        let mut folders: Vec<PathBuf> = vec![self.base.clone()];
+        folders.extend(
+            referenced_files(&self.current)
+                .iter()
+                .filter_map(|f| f.parent())
+                .map(Path::to_path_buf),
+        );
+        folders.sort();
+        folders.dedup();
+        folders
     }
 
     /// Watch the folders of the config file and of every file it names.
@@ -153,15 +172,7 @@ impl Reloader {
                 return None;
             }
         };
-        let mut folders: Vec<PathBuf> = vec![self.base.clone()];
-        for file in referenced_files(&self.current) {
-            if let Some(parent) = file.parent() {
-                folders.push(parent.to_path_buf());
-            }
-        }
-        folders.sort();
-        folders.dedup();
-        for folder in folders {
+        for folder in self.folders() {
             if let Err(e) = watcher.watch(&folder, RecursiveMode::NonRecursive) {
                 tracing::warn!(folder = %folder.display(), error = %e, "cannot watch folder; relying on the poll");
             }
@@ -421,82 +432,102 @@ impl Reloader {
     }
 }
 
-/// Routes, issuers and credentials added (+), removed (-) or changed (~).
+/// Routes, issuers and credentials added (+), removed (-) or changed (~), and other
+/// settings that changed.
 fn describe(changes: &mut Changes, old: &Config, new: &Config, changed_files: &HashSet<PathBuf>) {
-    let inbound_routes = |c: &Config| {
+    fn inbound_routes(c: &Config) -> Vec<(&str, &InboundRoute)> {
         c.inbound
             .iter()
-            .flat_map(|i| i.routes.iter().map(|r| (r.label.clone(), format!("{r:?}"))))
-            .collect::<Vec<_>>()
-    };
-    let outbound_routes = |c: &Config| {
+            .flat_map(|i| &i.routes)
+            .map(|r| (r.label.as_str(), r))
+            .collect()
+    }
+    fn outbound_routes(c: &Config) -> Vec<(&str, &OutboundRoute)> {
         c.outbound
             .iter()
-            .flat_map(|o| o.routes.iter().map(|r| (r.label.clone(), format!("{r:?}"))))
-            .collect::<Vec<_>>()
-    };
-    let issuers = |c: &Config| {
-        c.issuers
-            .iter()
-            .map(|i| {
-                let file = match &i.keys {
-                    crate::config::KeySource::JwksFile(p) if changed_files.contains(p) => " (file changed)",
-                    _ => "",
-                };
-                (i.name.clone(), format!("{i:?}{file}"))
-            })
-            .collect::<Vec<_>>()
-    };
-    let credentials = |c: &Config| {
+            .flat_map(|o| &o.routes)
+            .map(|r| (r.label.as_str(), r))
+            .collect()
+    }
+    fn issuers(c: &Config) -> Vec<(&str, &Issuer)> {
+        c.issuers.iter().map(|i| (i.name.as_str(), i)).collect()
+    }
+    fn credentials(c: &Config) -> Vec<(&str, &Credential)> {
         c.outbound
             .iter()
-            .flat_map(|o| o.credentials.iter().map(|c| (c.name.clone(), format!("{c:?}"))))
-            .collect::<Vec<_>>()
-    };
+            .flat_map(|o| &o.credentials)
+            .map(|c| (c.name.as_str(), c))
+            .collect()
+    }
+    let jwks_file_changed =
+        |i: &Issuer| matches!(&i.keys, KeySource::JwksFile(p) if changed_files.contains(p));
     diff(
         changes,
         "inbound routes",
         &inbound_routes(old),
         &inbound_routes(new),
+        |_| false,
     );
     diff(
         changes,
         "outbound routes",
         &outbound_routes(old),
         &outbound_routes(new),
+        |_| false,
     );
-    // A changed jwks_file shows as a changed issuer on the new side only.
-    let old_issuers: Vec<(String, String)> = issuers(old)
-        .into_iter()
-        .map(|(n, d)| (n, d.trim_end_matches(" (file changed)").to_string()))
-        .collect();
-    diff(changes, "issuers", &old_issuers, &issuers(new));
-    diff(changes, "credentials", &credentials(old), &credentials(new));
-    let other = |c: &Config| {
-        (
-            c.inbound.as_ref().map(|i| {
-                (
-                    i.mode,
-                    i.strip_authorization,
-                    format!("{:?}", i.forward_claims),
-                    i.upstream.clone(),
-                    i.max_token_bytes,
-                )
-            }),
-            c.reload_poll_interval,
-        )
+    diff(
+        changes,
+        "issuers",
+        &issuers(old),
+        &issuers(new),
+        jwks_file_changed,
+    );
+    diff(
+        changes,
+        "credentials",
+        &credentials(old),
+        &credentials(new),
+        |_| false,
+    );
+    // The sections without their routes and credentials (listed above).
+    let inbound_settings = |c: &Config| {
+        c.inbound.as_ref().map(|i| Inbound {
+            routes: Vec::new(),
+            ..i.clone()
+        })
     };
-    if other(old) != other(new) {
+    let outbound_settings = |c: &Config| {
+        c.outbound.as_ref().map(|o| Outbound {
+            routes: Vec::new(),
+            credentials: Vec::new(),
+            ..o.clone()
+        })
+    };
+    if inbound_settings(old) != inbound_settings(new) {
         changes.parts.push("inbound settings changed".into());
+    }
+    if outbound_settings(old) != outbound_settings(new) {
+        changes.parts.push("outbound settings changed".into());
+    }
+    if old.reload_poll_interval != new.reload_poll_interval {
+        changes.parts.push("reload.poll_interval_seconds changed".into());
     }
 }
 
-fn diff(changes: &mut Changes, what: &str, old: &[(String, String)], new: &[(String, String)]) {
+/// Named items of one kind, old against new; `also_changed` flags an equal item whose
+/// content changed outside the config (a rewritten `jwks_file`).
+fn diff<T: PartialEq>(
+    changes: &mut Changes,
+    what: &str,
+    old: &[(&str, &T)],
+    new: &[(&str, &T)],
+    also_changed: impl Fn(&T) -> bool,
+) {
     let mut out = Vec::new();
-    for (name, desc) in new {
+    for (name, item) in new {
         match old.iter().find(|(n, _)| n == name) {
             None => out.push(format!("+{name}")),
-            Some((_, d)) if d != desc => out.push(format!("~{name}")),
+            Some((_, before)) if before != item || also_changed(item) => out.push(format!("~{name}")),
             Some(_) => {}
         }
     }
@@ -515,7 +546,7 @@ fn diff(changes: &mut Changes, what: &str, old: &[(String, String)], new: &[(Str
 pub fn referenced_files(config: &Config) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for issuer in &config.issuers {
-        if let crate::config::KeySource::JwksFile(path) = &issuer.keys {
+        if let KeySource::JwksFile(path) = &issuer.keys {
             files.push(path.clone());
         }
     }

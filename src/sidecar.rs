@@ -87,9 +87,6 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
     let admin = match &config.admin {
         None => None,
         Some(admin_config) => {
-            let listener = server::bind("admin", admin_config.listen).await?;
-            let addr = listener.local_addr()?;
-            tracing::info!(listen = %addr, "admin listening");
             let admin = Arc::new(Admin {
                 metrics: metrics.clone(),
                 readiness: readiness.clone(),
@@ -98,14 +95,17 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
                 let admin = admin.clone();
                 service_fn(move |req| admin.clone().handle(req))
             };
-            tasks.spawn(server::serve(
+            let addr = listen(
+                &mut tasks,
                 "admin",
-                listener,
+                admin_config.listen,
                 None,
                 make,
-                shutdown.clone(),
-                config.drain_timeout,
-            ));
+                &shutdown,
+                &config,
+            )
+            .await?;
+            tracing::info!(listen = %addr, "admin listening");
             Some(addr)
         }
     };
@@ -136,21 +136,22 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
                 }
                 None => None,
             };
-            let listener = server::bind("inbound", inbound.listen).await?;
-            let addr = listener.local_addr()?;
-            tracing::info!(listen = %addr, upstream = %inbound.upstream, tls = tls.is_some(), "inbound listening");
+            let with_tls = tls.is_some();
             let make = move |conn| {
                 let service = service.clone();
                 service_fn(move |req| service.clone().handle(req, conn))
             };
-            tasks.spawn(server::serve(
+            let addr = listen(
+                &mut tasks,
                 "inbound",
-                listener,
+                inbound.listen,
                 tls,
                 make,
-                shutdown.clone(),
-                config.drain_timeout,
-            ));
+                &shutdown,
+                &config,
+            )
+            .await?;
+            tracing::info!(listen = %addr, upstream = %inbound.upstream, tls = with_tls, "inbound listening");
             Some(addr)
         }
     };
@@ -163,21 +164,21 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
             }
             let service = Arc::new(OutboundService::new(snapshot, metrics.clone()));
             services.outbound = Some(service.clone());
-            let listener = server::bind("outbound", outbound.listen).await?;
-            let addr = listener.local_addr()?;
-            tracing::info!(listen = %addr, routes = outbound.routes.len(), "outbound listening");
             let make = move |conn| {
                 let service = service.clone();
                 service_fn(move |req| service.clone().handle(req, conn))
             };
-            tasks.spawn(server::serve(
+            let addr = listen(
+                &mut tasks,
                 "outbound",
-                listener,
+                outbound.listen,
                 None,
                 make,
-                shutdown.clone(),
-                config.drain_timeout,
-            ));
+                &shutdown,
+                &config,
+            )
+            .await?;
+            tracing::info!(listen = %addr, routes = outbound.routes.len(), "outbound listening");
             Some(addr)
         }
     };
@@ -194,6 +195,41 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
         shutdown,
         tasks,
     })
+}
+
+/// Bind `addr` and serve connections with `make` until shutdown (drained per `config`);
+/// returns the bound address.
+async fn listen<F, S, B>(
+    tasks: &mut JoinSet<()>,
+    name: &'static str,
+    addr: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    make: F,
+    shutdown: &ShutdownSignal,
+    config: &Config,
+) -> Result<SocketAddr, RunError>
+where
+    F: Fn(server::ClientConn) -> S + Send + 'static,
+    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<crate::proxy::BoxError>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<crate::proxy::BoxError>,
+{
+    let listener = server::bind(name, addr).await?;
+    let bound = listener.local_addr()?;
+    tasks.spawn(server::serve(
+        name,
+        listener,
+        tls,
+        make,
+        shutdown.clone(),
+        config.drain_timeout,
+    ));
+    Ok(bound)
 }
 
 /// jsonwebtoken needs exactly one crypto backend or its first verify panics: make that
