@@ -104,8 +104,14 @@ pub trait TokenSource: Send + Sync {
 
 /// The token source for a configured credential.
 pub fn source(credential: &Credential, http: reqwest::Client) -> Box<dyn TokenSource> {
-    let scope = credential.scopes.join(" ");
-    let extra = credential.extra_params.clone();
+    let endpoint = |token_url: &url::Url| {
+        token_endpoint::TokenEndpoint::new(
+            http.clone(),
+            token_url.clone(),
+            credential.scopes.join(" "),
+            credential.extra_params.clone(),
+        )
+    };
     match &credential.auth {
         CredentialAuth::ClientSecret {
             token_url,
@@ -113,7 +119,7 @@ pub fn source(credential: &Credential, http: reqwest::Client) -> Box<dyn TokenSo
             secret,
             method,
         } => Box::new(client_secret::ClientSecret {
-            endpoint: token_endpoint::TokenEndpoint::new(http, token_url.clone(), scope, extra),
+            endpoint: endpoint(token_url),
             client_id: client_id.clone(),
             secret: secret.clone(),
             method: *method,
@@ -125,7 +131,7 @@ pub fn source(credential: &Credential, http: reqwest::Client) -> Box<dyn TokenSo
             key_file,
             algorithm,
         } => Box::new(private_key_jwt::PrivateKeyJwt {
-            endpoint: token_endpoint::TokenEndpoint::new(http, token_url.clone(), scope, extra),
+            endpoint: endpoint(token_url),
             client_id: client_id.clone(),
             certificate_file: certificate_file.clone(),
             key_file: key_file.clone(),
@@ -136,7 +142,7 @@ pub fn source(credential: &Credential, http: reqwest::Client) -> Box<dyn TokenSo
             client_id,
             token_file,
         } => Box::new(workload_identity::WorkloadIdentity {
-            endpoint: token_endpoint::TokenEndpoint::new(http, token_url.clone(), scope, extra),
+            endpoint: endpoint(token_url),
             client_id: client_id.clone(),
             token_file: token_file.clone(),
         }),

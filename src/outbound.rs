@@ -69,15 +69,12 @@ impl Snapshot {
                     let handle = cx
                         .readiness
                         .map(|r| r.register(format!("credential/{}", c.name), "first token"));
-                    let cache = Arc::new(
-                        TokenCache::new(
-                            &c.name,
-                            credentials::source(c, cx.http.clone()),
-                            cx.metrics.clone(),
-                            handle,
-                        )
-                        .with_settings(c),
-                    );
+                    let cache = Arc::new(TokenCache::new(
+                        c,
+                        credentials::source(c, cx.http.clone()),
+                        cx.metrics.clone(),
+                        handle,
+                    ));
                     fresh.push(cache.clone());
                     tokens.push(cache);
                 }
@@ -295,12 +292,7 @@ pub async fn check_online(config: &Config, http: &reqwest::Client, metrics: &Met
     };
     let mut findings = Vec::new();
     for c in &outbound.credentials {
-        let cache = TokenCache::new(
-            &c.name,
-            credentials::source(c, http.clone()),
-            metrics.clone(),
-            None,
-        );
+        let cache = TokenCache::new(c, credentials::source(c, http.clone()), metrics.clone(), None);
         let outcome = match cache.acquire_now().await {
             Ok(t) => Ok(format!(
                 "token acquired, expires in {} s",

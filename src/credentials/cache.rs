@@ -24,7 +24,7 @@ pub struct TokenCache {
     name: String,
     /// The settings this cache was built from: a reload keeps the cache (and its token)
     /// while they are unchanged.
-    settings: Option<Credential>,
+    settings: Credential,
     retire: ShutdownTrigger,
     retired: ShutdownSignal,
     source: Box<dyn TokenSource>,
@@ -53,16 +53,17 @@ pub struct Unavailable {
 }
 
 impl TokenCache {
+    /// The cache for `credential`, whose tokens come from `source`.
     pub fn new(
-        name: &str,
+        credential: &Credential,
         source: Box<dyn TokenSource>,
         metrics: Metrics,
         readiness: Option<ReadinessHandle>,
     ) -> Self {
         let (retire, retired) = server::shutdown_channel();
         TokenCache {
-            name: name.to_string(),
-            settings: None,
+            name: credential.name.clone(),
+            settings: credential.clone(),
             retire,
             retired,
             source,
@@ -78,15 +79,9 @@ impl TokenCache {
         &self.name
     }
 
-    /// Remember the settings this cache serves (see [`TokenCache::serves`]).
-    pub fn with_settings(mut self, credential: &Credential) -> Self {
-        self.settings = Some(credential.clone());
-        self
-    }
-
     /// Whether this cache was built for exactly these settings.
     pub fn serves(&self, credential: &Credential) -> bool {
-        self.settings.as_ref() == Some(credential)
+        self.settings == *credential
     }
 
     /// Report readiness from now on (for caches a reload built).

@@ -103,12 +103,7 @@ impl World {
 
     /// GET through the outbound listener with `Host: orders.internal`.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(self.tollgate.outbound_url(path))
-            .header("host", "orders.internal")
-            .send()
-            .await
-            .unwrap()
+        self.tollgate.outbound_get(path, "orders.internal").await
     }
 
     /// Token requests that succeeded.

@@ -321,12 +321,7 @@ async fn a_routes_only_reload_sends_nothing_to_the_identity_provider() {
     assert_eq!(s.issuer.token_requests().len(), tokens, "no token request");
     // The new routes serve with the old keys and token.
     assert_eq!(status(&t, &token(&s.issuer, &["Orders.Admin"])).await, 200);
-    let res = reqwest::Client::new()
-        .get(t.outbound_url("/v2/x"))
-        .header("host", "orders.internal")
-        .send()
-        .await
-        .unwrap();
+    let res = t.outbound_get("/v2/x", "orders.internal").await;
     assert_eq!(res.status(), 200);
 
     // A changed credential is fetched while the reload builds, before it serves.

@@ -61,12 +61,7 @@ async fn a_wrong_secret_is_an_error_that_names_the_idp_answer_and_never_the_secr
     let missing = tollgate.readiness.check().unwrap_err();
     let why = &missing["credential/orders-api"];
     assert!(why.contains("401 invalid_client: AADSTS7000215"), "{why}");
-    let res = reqwest::Client::new()
-        .get(tollgate.outbound_url("/x"))
-        .header("host", "orders.internal")
-        .send()
-        .await
-        .unwrap();
+    let res = tollgate.outbound_get("/x", "orders.internal").await;
     assert_eq!(res.status(), 503);
     let body = res.text().await.unwrap();
     assert!(
@@ -187,12 +182,7 @@ outbound:
     ]));
     let tollgate = Tollgate::start_with_env(&yaml, dir.path(), &env).await;
     tollgate.wait_ready().await;
-    let res = reqwest::Client::new()
-        .get(tollgate.outbound_url("/x"))
-        .header("host", "orders.internal")
-        .send()
-        .await
-        .unwrap();
+    let res = tollgate.outbound_get("/x", "orders.internal").await;
     assert_eq!(res.status(), 200);
     let echo: Value = res.json().await.unwrap();
     let c = claims(&bearer(&echo));
@@ -234,12 +224,7 @@ outbound:
     )]));
     let tollgate = Tollgate::start_with_env(&yaml, dir.path(), &env).await;
     tollgate.wait_ready().await;
-    let res = reqwest::Client::new()
-        .get(tollgate.outbound_url("/x"))
-        .header("host", "orders.internal")
-        .send()
-        .await
-        .unwrap();
+    let res = tollgate.outbound_get("/x", "orders.internal").await;
     assert_eq!(res.status(), 200);
     let request = &issuer.token_requests()[0];
     assert_eq!(request.path, "/metadata/identity/oauth2/token");
@@ -326,25 +311,16 @@ outbound:
     );
     let outbound = Tollgate::start_in(&outbound_yaml, dir.path()).await;
     outbound.wait_ready().await;
-    let http = reqwest::Client::new();
-    let res = http
-        .get(outbound.outbound_url("/orders/7"))
-        .header("host", "orders.internal")
-        .send()
-        .await
-        .unwrap();
+    let res = outbound.outbound_get("/orders/7", "orders.internal").await;
     assert_eq!(res.status(), 200);
     let echo: Value = res.json().await.unwrap();
     assert_eq!(
         crate::support::upstream::seen(&echo, "x-client-id"),
         vec![CLIENT.to_string()]
     );
-    let res = http
-        .get(outbound.outbound_url("/orders/7"))
-        .header("host", "orders-by-secret.internal")
-        .send()
-        .await
-        .unwrap();
+    let res = outbound
+        .outbound_get("/orders/7", "orders-by-secret.internal")
+        .await;
     assert_eq!(
         res.status(),
         403,

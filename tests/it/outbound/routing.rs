@@ -71,35 +71,20 @@ async fn absolute_form_proxy_requests_route_by_host() {
 async fn path_route_strips_its_prefix_and_keeps_the_upstream_base_path() {
     let w = World::new().await;
     let res = w
-        .http
-        .get(w.tollgate.outbound_url("/billing/invoices/7?page=2"))
-        .header("host", "localhost")
-        .send()
-        .await
-        .unwrap();
+        .tollgate
+        .outbound_get("/billing/invoices/7?page=2", "localhost")
+        .await;
     assert_eq!(res.status(), 200);
     let echo: Value = res.json().await.unwrap();
     assert_eq!(echo["path"], "/api/invoices/7?page=2");
-    let res = w
-        .http
-        .get(w.tollgate.outbound_url("/billingX/1"))
-        .header("host", "localhost")
-        .send()
-        .await
-        .unwrap();
+    let res = w.tollgate.outbound_get("/billingX/1", "localhost").await;
     assert_eq!(res.status(), 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_route_is_404_json_naming_host_and_path_and_path_tricks_are_400() {
     let w = World::new().await;
-    let res = w
-        .http
-        .get(w.tollgate.outbound_url("/nothing/here"))
-        .header("host", "unknown.internal")
-        .send()
-        .await
-        .unwrap();
+    let res = w.tollgate.outbound_get("/nothing/here", "unknown.internal").await;
     assert_eq!(res.status(), 404);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "no_route");

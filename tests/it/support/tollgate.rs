@@ -70,6 +70,16 @@ impl Tollgate {
         }
     }
 
+    /// GET `path` through the outbound listener with `Host: host`.
+    pub async fn outbound_get(&self, path: &str, host: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(self.outbound_url(path))
+            .header("host", host)
+            .send()
+            .await
+            .expect("outbound request")
+    }
+
     pub fn outbound_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.outbound.expect("outbound listener"))
     }
