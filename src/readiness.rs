@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+use crate::server::{ShutdownSignal, ShutdownTrigger};
+
 /// Shared registry behind `/readyz`. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Readiness {
@@ -90,6 +92,53 @@ impl ReadinessHandle {
 
     pub fn not_ready(&self, why: impl Into<String>) {
         self.registry.set(&self.name, State::NotReady(why.into()));
+    }
+}
+
+/// A background cache's (signing keys, tokens) link to the running sidecar: its readiness
+/// handle, and the signal that a reload retired it. A cache a reload builds gets its
+/// handle only once its first fetch was tried ([`Lifecycle::attach`]), so the entry of
+/// the cache it replaces never reads "not ready" while that one still serves.
+pub struct Lifecycle {
+    readiness: arc_swap::ArcSwapOption<ReadinessHandle>,
+    retire: ShutdownTrigger,
+    retired: ShutdownSignal,
+}
+
+impl Lifecycle {
+    pub fn new(handle: Option<ReadinessHandle>) -> Self {
+        let (retire, retired) = crate::server::shutdown_channel();
+        Lifecycle {
+            readiness: arc_swap::ArcSwapOption::new(handle.map(Arc::new)),
+            retire,
+            retired,
+        }
+    }
+
+    /// Ready (`Ok`), or not and why; nothing when no handle is attached yet.
+    pub fn report(&self, state: Result<(), String>) {
+        if let Some(handle) = self.readiness.load().as_ref() {
+            match state {
+                Ok(()) => handle.ready(),
+                Err(why) => handle.not_ready(why),
+            }
+        }
+    }
+
+    /// Report through `handle` from now on, starting with `state`.
+    pub fn attach(&self, handle: ReadinessHandle, state: Result<(), String>) {
+        self.readiness.store(Some(Arc::new(handle)));
+        self.report(state);
+    }
+
+    /// A reload replaced or removed the cache: its refresh task ends.
+    pub fn retire(&self) {
+        self.retire.trigger();
+    }
+
+    /// Resolves once retired (clone it into the refresh loop).
+    pub fn retired(&self) -> ShutdownSignal {
+        self.retired.clone()
     }
 }
 

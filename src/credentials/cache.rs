@@ -14,8 +14,8 @@ use arc_swap::ArcSwapOption;
 use super::{AcquireError, Token, TokenSource};
 use crate::config::Credential;
 use crate::metrics::Metrics;
-use crate::readiness::ReadinessHandle;
-use crate::server::{self, ShutdownSignal, ShutdownTrigger};
+use crate::readiness::{Lifecycle, ReadinessHandle};
+use crate::server::ShutdownSignal;
 
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
@@ -25,14 +25,12 @@ pub struct TokenCache {
     /// The settings this cache was built from: a reload keeps the cache (and its token)
     /// while they are unchanged.
     settings: Credential,
-    retire: ShutdownTrigger,
-    retired: ShutdownSignal,
+    lifecycle: Lifecycle,
     source: Box<dyn TokenSource>,
     current: ArcSwapOption<Token>,
     /// Single flight: held while a token request is in progress.
     flight: tokio::sync::Mutex<Flight>,
     metrics: Metrics,
-    readiness: ArcSwapOption<ReadinessHandle>,
     acquisitions: AtomicU64,
 }
 
@@ -60,17 +58,14 @@ impl TokenCache {
         metrics: Metrics,
         readiness: Option<ReadinessHandle>,
     ) -> Self {
-        let (retire, retired) = server::shutdown_channel();
         TokenCache {
             name: credential.name.clone(),
             settings: credential.clone(),
-            retire,
-            retired,
+            lifecycle: Lifecycle::new(readiness),
             source,
             current: ArcSwapOption::empty(),
             flight: tokio::sync::Mutex::new(Flight::default()),
             metrics,
-            readiness: ArcSwapOption::new(readiness.map(Arc::new)),
             acquisitions: AtomicU64::new(0),
         }
     }
@@ -86,17 +81,17 @@ impl TokenCache {
 
     /// Report readiness from now on (for caches a reload built).
     pub fn attach_readiness(&self, handle: ReadinessHandle) {
-        if self.has_token() {
-            handle.ready();
+        let state = if self.has_token() {
+            Ok(())
         } else {
-            handle.not_ready("no token yet");
-        }
-        self.readiness.store(Some(Arc::new(handle)));
+            Err("no token yet".to_string())
+        };
+        self.lifecycle.attach(handle, state);
     }
 
     /// Stop the refresh task: a reload replaced or removed this credential.
     pub fn retire(&self) {
-        self.retire.trigger();
+        self.lifecycle.retire();
     }
 
     /// Whether a token that may serve is held now.
@@ -146,7 +141,7 @@ impl TokenCache {
     /// Keep a fresh token until shutdown: acquire at start, refresh when due, retry
     /// failures with backoff; report readiness.
     pub async fn keep_fresh(self: Arc<Self>, mut shutdown: ShutdownSignal) {
-        let mut retired = self.retired.clone();
+        let mut retired = self.lifecycle.retired();
         loop {
             if retired.is_triggered() {
                 return;
@@ -257,13 +252,11 @@ impl TokenCache {
     }
 
     fn report_readiness(&self, flight: &Flight) {
-        let guard = self.readiness.load();
-        let Some(r) = guard.as_ref() else { return };
-        if self.usable(flight).is_some() {
-            r.ready();
-        } else {
-            r.not_ready(self.unavailable(flight).cause);
-        }
+        let state = match self.usable(flight) {
+            Some(_) => Ok(()),
+            None => Err(self.unavailable(flight).cause),
+        };
+        self.lifecycle.report(state);
     }
 }
 

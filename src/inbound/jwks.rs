@@ -15,8 +15,8 @@ use super::keys::KeySet;
 use super::verified::{DEFAULT_SLOTS, VerifiedCache};
 use crate::config::KeySource;
 use crate::metrics::Metrics;
-use crate::readiness::ReadinessHandle;
-use crate::server::{self, ShutdownSignal, ShutdownTrigger};
+use crate::readiness::{Lifecycle, ReadinessHandle};
+use crate::server::ShutdownSignal;
 
 const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
 const MIN_REFRESH: Duration = Duration::from_secs(300);
@@ -31,7 +31,7 @@ pub struct KeyCache {
     keys: ArcSwapOption<KeySet>,
     http: reqwest::Client,
     metrics: Metrics,
-    readiness: ArcSwapOption<ReadinessHandle>,
+    lifecycle: Lifecycle,
     /// Single flight for unknown-kid fetches; holds when the last one started.
     miss: tokio::sync::Mutex<Option<Instant>>,
     cooldown: Duration,
@@ -39,9 +39,6 @@ pub struct KeyCache {
     fetches: AtomicU64,
     /// When the next scheduled refresh is due (set by each successful fetch).
     due: ArcSwapOption<Instant>,
-    /// Fired when a reload drops this issuer: its refresh task ends.
-    retire: ShutdownTrigger,
-    retired: ShutdownSignal,
     /// Tokens whose signature these keys already verified.
     verified: VerifiedCache,
 }
@@ -68,20 +65,17 @@ impl KeyCache {
         metrics: Metrics,
         readiness: Option<ReadinessHandle>,
     ) -> Self {
-        let (retire, retired) = server::shutdown_channel();
         KeyCache {
             issuer: issuer.to_string(),
             source,
             keys: ArcSwapOption::empty(),
             http,
             metrics,
-            readiness: ArcSwapOption::new(readiness.map(Arc::new)),
+            lifecycle: Lifecycle::new(readiness),
             miss: tokio::sync::Mutex::new(None),
             cooldown: UNKNOWN_KID_COOLDOWN,
             fetches: AtomicU64::new(0),
             due: ArcSwapOption::empty(),
-            retire,
-            retired,
             verified: VerifiedCache::new(DEFAULT_SLOTS),
         }
     }
@@ -102,17 +96,16 @@ impl KeyCache {
 
     /// Report readiness from now on (for caches a reload built): ready when keys are held.
     pub fn attach_readiness(&self, handle: ReadinessHandle) {
-        if self.current().is_some() {
-            handle.ready();
-        } else {
-            handle.not_ready("no signing keys yet");
-        }
-        self.readiness.store(Some(Arc::new(handle)));
+        let state = match self.current() {
+            Some(_) => Ok(()),
+            None => Err("no signing keys yet".to_string()),
+        };
+        self.lifecycle.attach(handle, state);
     }
 
     /// Stop the refresh task: a reload replaced or removed this issuer.
     pub fn retire(&self) {
-        self.retire.trigger();
+        self.lifecycle.retire();
     }
 
     pub fn issuer(&self) -> &str {
@@ -142,9 +135,7 @@ impl KeyCache {
                 tracing::info!(issuer = %self.issuer, keys = set.len(), skipped, "signing keys loaded");
                 self.keys.store(Some(Arc::new(set)));
                 self.due.store(Some(Arc::new(Instant::now() + next)));
-                if let Some(r) = self.readiness.load().as_ref() {
-                    r.ready();
-                }
+                self.lifecycle.report(Ok(()));
                 Ok(next)
             }
             Err(e) => {
@@ -176,7 +167,7 @@ impl KeyCache {
     /// doubling to 5 min). Keys already loaded (a reload fetched them) wait for their due time.
     pub async fn keep_fresh(self: Arc<Self>, mut shutdown: ShutdownSignal) {
         let mut backoff = Duration::from_secs(1);
-        let mut retired = self.retired.clone();
+        let mut retired = self.lifecycle.retired();
         if let Some(due) = self.due.load_full() {
             if matches!(self.source, KeySource::JwksFile(_)) {
                 return;
@@ -188,7 +179,7 @@ impl KeyCache {
             }
         }
         loop {
-            if self.retired.is_triggered() {
+            if retired.is_triggered() {
                 return;
             }
             let wait = match self.refresh().await {
