@@ -6,7 +6,6 @@
 //! (5xx, unreachable), until `ext_expires_in`, as MSAL does.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -31,7 +30,6 @@ pub struct TokenCache {
     /// Single flight: held while a token request is in progress.
     flight: tokio::sync::Mutex<Flight>,
     metrics: Metrics,
-    acquisitions: AtomicU64,
 }
 
 #[derive(Default)]
@@ -66,7 +64,6 @@ impl TokenCache {
             current: ArcSwapOption::empty(),
             flight: tokio::sync::Mutex::new(Flight::default()),
             metrics,
-            acquisitions: AtomicU64::new(0),
         }
     }
 
@@ -100,11 +97,6 @@ impl TokenCache {
             .load()
             .as_ref()
             .is_some_and(|t| Instant::now() < t.expires_at)
-    }
-
-    /// Token requests made so far (successful or not).
-    pub fn acquisitions(&self) -> u64 {
-        self.acquisitions.load(Ordering::Relaxed)
     }
 
     /// A token to attach now. Fast path: one atomic load. Otherwise waits for (or makes)
@@ -206,7 +198,6 @@ impl TokenCache {
 
     /// One token request; holds the flight lock (the caller's `&mut Flight`).
     async fn acquire(&self, flight: &mut Flight) {
-        self.acquisitions.fetch_add(1, Ordering::Relaxed);
         let result = self.source.acquire().await;
         let label = if result.is_ok() { "ok" } else { "error" };
         self.metrics

@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -35,8 +34,6 @@ pub struct KeyCache {
     /// Single flight for unknown-kid fetches; holds when the last one started.
     miss: tokio::sync::Mutex<Option<Instant>>,
     cooldown: Duration,
-    /// Completed fetch attempts, for observability and tests.
-    fetches: AtomicU64,
     /// When the next scheduled refresh is due (set by each successful fetch).
     due: ArcSwapOption<Instant>,
     /// Tokens whose signature these keys already verified.
@@ -74,7 +71,6 @@ impl KeyCache {
             lifecycle: Lifecycle::new(readiness),
             miss: tokio::sync::Mutex::new(None),
             cooldown: UNKNOWN_KID_COOLDOWN,
-            fetches: AtomicU64::new(0),
             due: ArcSwapOption::empty(),
             verified: VerifiedCache::new(DEFAULT_SLOTS),
         }
@@ -117,14 +113,9 @@ impl KeyCache {
         self.keys.load_full()
     }
 
-    pub fn fetch_count(&self) -> u64 {
-        self.fetches.load(Ordering::Relaxed)
-    }
-
     /// Fetch now; on success replace the key set. Returns when to refresh next.
     pub async fn refresh(&self) -> Result<Duration, JwksError> {
         let result = self.fetch().await;
-        self.fetches.fetch_add(1, Ordering::Relaxed);
         let label = if result.is_ok() { "ok" } else { "error" };
         self.metrics
             .jwks_refreshes
