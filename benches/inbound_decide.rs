@@ -194,7 +194,12 @@ fn inbound_decide(c: &mut Criterion) {
         serde_json::Value::Object(m) => m,
         _ => unreachable!("app_claims is an object"),
     };
-    let route = policy::find_route(&b.snapshot.inbound.routes, &post, "/orders/7").expect("route");
+    let route = policy::find_route(
+        &b.snapshot.inbound.routes,
+        &post,
+        &tollgate::served_path::ServedPath::parse("/orders/7", Default::default()).expect("path"),
+    )
+    .expect("route");
     let tollgate::config::Access::Require(requirement) = &route.access else {
         unreachable!("orders-write requires a token")
     };

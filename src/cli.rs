@@ -55,6 +55,9 @@ pub struct ExplainArgs {
     /// The request path (a query is ignored).
     #[arg(long)]
     pub path: String,
+    /// A request header, `NAME:VALUE` (repeatable): e.g. `X-HTTP-Method-Override:DELETE`.
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    pub headers: Vec<String>,
     /// Do not check the signature (no keys are loaded): a claims-only decision.
     #[arg(long)]
     pub no_verify: bool,
@@ -162,22 +165,45 @@ fn explain(args: ExplainArgs) -> ExitCode {
         Some(t) => Some(t.trim().trim_start_matches("Bearer ").to_string()),
         None => None,
     };
+    let headers = match header_map(&args.headers) {
+        Ok(h) => h,
+        Err(why) => {
+            eprintln!("tollgate: {why}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let explanation = runtime.block_on(crate::explain::explain(
-        &config,
-        token.as_deref(),
-        &method,
-        &args.path,
-        !args.no_verify,
-    ));
+    let asked = crate::explain::Asked {
+        method: &method,
+        path: &args.path,
+        headers: &headers,
+        token: token.as_deref(),
+    };
+    let explanation = runtime.block_on(crate::explain::explain(&config, &asked, !args.no_verify));
     print!("{}", explanation.text);
     if explanation.status == 0 {
         return ExitCode::from(EXIT_INVALID);
     }
     ExitCode::SUCCESS
+}
+
+/// `NAME:VALUE` arguments as request headers.
+fn header_map(args: &[String]) -> Result<http::HeaderMap, String> {
+    let mut headers = http::HeaderMap::new();
+    for arg in args {
+        let (name, value) = arg
+            .split_once(':')
+            .ok_or_else(|| format!("--header `{arg}` is not NAME:VALUE"))?;
+        let name = http::HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| format!("--header: `{}` is not a header name", name.trim()))?;
+        let value = http::HeaderValue::from_str(value.trim())
+            .map_err(|_| format!("--header: the value for `{name}` is not a header value"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {

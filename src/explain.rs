@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use http::Method;
+use http::{HeaderMap, Method};
 use serde_json::Value;
 
 use crate::config::{Access, Config, Inbound, Mode};
@@ -14,8 +14,8 @@ use crate::inbound::Refusal;
 use crate::inbound::jwks::KeyCache;
 use crate::inbound::jwt::{self, Claims};
 use crate::inbound::policy::{self, Check};
+use crate::inbound::served_request;
 use crate::metrics::Metrics;
-use crate::path_guard;
 
 /// The explanation: text for people, and the outcome.
 pub struct Explanation {
@@ -25,14 +25,19 @@ pub struct Explanation {
     pub allowed: bool,
 }
 
-/// Explain `method path` with `token` (if any) under `config`'s inbound section.
-pub async fn explain(
-    config: &Config,
-    token: Option<&str>,
-    method: &Method,
-    path: &str,
-    verify: bool,
-) -> Explanation {
+/// The request to explain.
+pub struct Asked<'a> {
+    pub method: &'a Method,
+    /// As on the request line; a query is ignored.
+    pub path: &'a str,
+    /// Other request headers (method overrides, look-alike names…).
+    pub headers: &'a HeaderMap,
+    pub token: Option<&'a str>,
+}
+
+/// Explain the `asked` request under `config`'s inbound section.
+pub async fn explain(config: &Config, asked: &Asked<'_>, verify: bool) -> Explanation {
+    let (method, path) = (asked.method, asked.path);
     let mut out = String::new();
     let Some(inbound) = &config.inbound else {
         return Explanation {
@@ -48,7 +53,7 @@ pub async fn explain(
             "NOTE      --no-verify: the signature is NOT checked; this is a claims-only decision"
         );
     }
-    let result = decide(config, inbound, token, method, path, verify, &mut out).await;
+    let result = decide(config, inbound, asked, verify, &mut out).await;
     let (status, allowed) = match &result {
         Ok(()) => {
             let _ = writeln!(
@@ -90,15 +95,31 @@ pub async fn explain(
 async fn decide(
     config: &Config,
     inbound: &Inbound,
-    token: Option<&str>,
-    method: &Method,
-    raw_path: &str,
+    asked: &Asked<'_>,
     verify: bool,
     out: &mut String,
 ) -> Result<(), Refusal> {
-    let raw_path = raw_path.split('?').next().unwrap_or_default();
-    let path = path_guard::check(raw_path).map_err(Refusal::Path)?;
-    let Some(route) = policy::find_route(&inbound.routes, method, &path) else {
+    let raw_path = asked.path.split('?').next().unwrap_or_default();
+    let served = served_request::read(inbound, asked.headers, asked.method, raw_path)?;
+    if served.path.key() != raw_path {
+        let _ = writeln!(
+            out,
+            "served as {} (segment names{}, as the service will route it)",
+            served.path.key(),
+            match served.path.case() {
+                crate::served_path::PathCase::Insensitive => ", case-folded",
+                crate::served_path::PathCase::Sensitive => "",
+            }
+        );
+    }
+    if served.method != asked.method {
+        let _ = writeln!(
+            out,
+            "method    judged as {} (method override header; method_override: judge)",
+            served.method
+        );
+    }
+    let Some(route) = policy::find_route(&inbound.routes, &served.method, &served.path) else {
         let _ = writeln!(
             out,
             "route     none of the {} routes matches",
@@ -127,7 +148,7 @@ async fn decide(
         }
         Access::Require(r) => r,
     };
-    let token = token.ok_or(Refusal::MissingToken)?;
+    let token = asked.token.ok_or(Refusal::MissingToken)?;
     if token.len() > inbound.max_token_bytes {
         return Err(Refusal::Token(jwt::TokenError::TooLarge));
     }

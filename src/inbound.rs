@@ -4,13 +4,16 @@
 //! counts and renders.
 
 mod bearer;
+mod header_names;
 mod identity;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+pub mod method_override;
 
 pub mod policy;
 mod refusal;
+pub mod served_request;
 pub mod verified;
 
 use std::convert::Infallible;
@@ -27,9 +30,8 @@ use self::jwks::KeyCache;
 use self::jwt::{Claims, TokenError};
 use self::keys::KeyLookup;
 pub use self::refusal::Refusal;
-use crate::config::{Access, Inbound, InboundRoute, Issuer, IssuerId, Mode, Requirement};
+use crate::config::{Access, Inbound, InboundRoute, Issuer, IssuerId, Mode, Requirement, UnderscoreHeaders};
 use crate::metrics::Metrics;
-use crate::path_guard;
 use crate::proxy::{self, Body, Proxy, Target, Upstream};
 use crate::reply;
 use crate::server::ClientConn;
@@ -232,6 +234,20 @@ impl InboundService {
         let upgrade = proxy::upgrade_requested(&req);
         let headers = req.headers_mut();
         identity::remove_spoofed(headers, &snap.inbound.forward_claims);
+        if snap.inbound.underscore_headers == UnderscoreHeaders::Drop {
+            let dropped = header_names::drop_underscored(headers);
+            if dropped > 0 {
+                tracing::debug!(
+                    side = "inbound",
+                    dropped,
+                    "dropped request headers whose name holds `_`"
+                );
+                self.metrics
+                    .inbound_headers_dropped
+                    .with_label_values(&["underscore"])
+                    .inc_by(dropped as u64);
+            }
+        }
         if snap.inbound.strip_authorization {
             headers.remove(header::AUTHORIZATION);
         }
@@ -259,24 +275,25 @@ impl InboundService {
     }
 }
 
-/// Path safety, then route, then (unless anonymous) token and policy. Awaits only when
-/// an unknown `kid` makes it refresh the issuer's keys.
+/// The request as the service will serve it (path, method, header names), then route,
+/// then (unless anonymous) token and policy. Awaits only when an unknown `kid` makes it
+/// refresh the issuer's keys.
 pub async fn decide<'s>(
     snap: &'s Snapshot,
     headers: &http::HeaderMap,
     method: &http::Method,
     raw_path: &str,
 ) -> Decision<'s> {
-    let path = match path_guard::check(raw_path) {
-        Ok(p) => p,
-        Err(e) => {
+    let served = match served_request::read(&snap.inbound, headers, method, raw_path) {
+        Ok(served) => served,
+        Err(refusal) => {
             return Decision {
                 route: None,
-                outcome: Outcome::Refuse(Refusal::Path(e)),
+                outcome: Outcome::Refuse(refusal),
             };
         }
     };
-    let Some(route) = policy::find_route(&snap.inbound.routes, method, &path) else {
+    let Some(route) = policy::find_route(&snap.inbound.routes, &served.method, &served.path) else {
         return Decision {
             route: None,
             outcome: Outcome::Refuse(Refusal::NoRoute),

@@ -13,6 +13,8 @@ pub struct Metrics {
     pub inbound_requests: IntCounterVec,
     /// `route`.
     pub inbound_request_duration: HistogramVec,
+    /// `reason` (underscore): client headers removed before forwarding.
+    pub inbound_headers_dropped: IntCounterVec,
     /// `route`, `status`.
     pub outbound_requests: IntCounterVec,
     /// `credential`, `result` (ok, error).
@@ -42,6 +44,11 @@ impl Metrics {
             "tollgate_inbound_requests_total",
             "Inbound requests by route and policy decision.",
             &["route", "decision", "reason"],
+        )?;
+        let inbound_headers_dropped = counter(
+            "tollgate_inbound_headers_dropped_total",
+            "Client request headers removed before forwarding, by reason.",
+            &["reason"],
         )?;
         let outbound_requests = counter(
             "tollgate_outbound_requests_total",
@@ -97,6 +104,7 @@ impl Metrics {
             registry,
             inbound_requests,
             inbound_request_duration,
+            inbound_headers_dropped,
             outbound_requests,
             token_requests,
             token_expiry,

@@ -18,9 +18,9 @@ use crate::config::{Config, Credential, Outbound};
 use crate::credentials::{self, TokenCache};
 use crate::metrics::Metrics;
 use crate::online::Finding;
-use crate::path_guard;
 use crate::proxy::{self, Body, Proxy, Target, TlsSetupError, Upstream};
 use crate::reply::{self, Reply};
+use crate::served_path::ServedPath;
 use crate::server::ClientConn;
 
 /// Everything a request is routed with; replaced whole on reload.
@@ -267,13 +267,13 @@ fn route(
             "tollgate does not tunnel: send plain HTTP (http://host/path) and it adds the token and the TLS",
         ));
     }
-    let path = path_guard::check(raw_path)
+    let path = ServedPath::parse(raw_path, snap.outbound.path_case)
         .map_err(|e| Reply::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
     match routing::find_route(&snap.outbound.routes, host, &path) {
         Some((i, _)) => Ok(i),
         None => {
             let host = host.map(|h| h.host.clone()).unwrap_or_else(|| "(none)".into());
-            let shown: String = path.chars().take(200).collect();
+            let shown: String = path.as_str().chars().take(200).collect();
             Err(Reply::new(
                 StatusCode::NOT_FOUND,
                 "no_route",

@@ -65,7 +65,47 @@ pub struct FileInbound {
     pub forward_claims: BTreeMap<String, String>,
     pub max_token_bytes: Option<usize>,
     #[serde(default)]
+    pub path_case: FilePathCase,
+    #[serde(default)]
+    pub method_override: FileMethodOverride,
+    #[serde(default)]
+    pub underscore_headers: FileUnderscoreHeaders,
+    #[serde(default)]
     pub routes: Vec<FileInboundRoute>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilePathCase {
+    #[default]
+    Insensitive,
+    Sensitive,
+}
+
+impl From<FilePathCase> for crate::served_path::PathCase {
+    fn from(c: FilePathCase) -> Self {
+        match c {
+            FilePathCase::Insensitive => crate::served_path::PathCase::Insensitive,
+            FilePathCase::Sensitive => crate::served_path::PathCase::Sensitive,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileMethodOverride {
+    #[default]
+    Refuse,
+    Judge,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileUnderscoreHeaders {
+    #[default]
+    Drop,
+    Keep,
+    Refuse,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,6 +179,8 @@ pub struct FileOutbound {
     #[serde(default)]
     pub routes: Vec<FileOutboundRoute>,
     pub upstream_timeout_seconds: Option<u64>,
+    #[serde(default)]
+    pub path_case: FilePathCase,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,8 @@ use http::{HeaderName, Method};
 use jsonwebtoken::Algorithm;
 use url::Url;
 
+use crate::served_path::{self, PathCase, ServedPath};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub admin: Option<Admin>,
@@ -72,7 +74,34 @@ pub struct Inbound {
     pub strip_authorization: bool,
     pub forward_claims: Vec<ForwardClaim>,
     pub max_token_bytes: usize,
+    /// How route prefixes compare with the request path's segment names.
+    pub path_case: PathCase,
+    pub method_override: MethodOverride,
+    pub underscore_headers: UnderscoreHeaders,
     pub routes: Vec<InboundRoute>,
+}
+
+/// What a method-override header (`X-HTTP-Method-Override`, …) does to a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MethodOverride {
+    /// 400 before any policy (the default).
+    #[default]
+    Refuse,
+    /// The route is chosen with the overriding method; the header is forwarded.
+    Judge,
+}
+
+/// What happens to request headers whose name holds `_` (CGI-style servers read `_` and
+/// `-` as the same character).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnderscoreHeaders {
+    /// Removed before forwarding (the default, as nginx).
+    #[default]
+    Drop,
+    /// Forwarded (look-alikes of identity headers are still removed).
+    Keep,
+    /// 400 before any policy.
+    Refuse,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,15 +168,22 @@ pub struct ClaimRequirement {
     pub values: Vec<String>,
 }
 
-/// A path prefix that matches whole segments: `/orders` matches `/orders` and
-/// `/orders/7`, never `/ordersX`. Always starts with `/`, never ends with one (but `/`).
+/// A path prefix that matches whole segments of a request's [`ServedPath`] names:
+/// `/orders` matches `/orders`, `/orders/7` and `/orders;v=1`, never `/ordersX`; with
+/// [`PathCase::Insensitive`] also `/ORDERS`. Always starts with `/`, never ends with one
+/// (but `/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathPrefix(String);
+pub struct PathPrefix {
+    text: String,
+    /// `text` case-folded, compared with an insensitive path's key.
+    folded: String,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outbound {
     pub listen: SocketAddr,
     pub upstream_timeout: Duration,
+    pub path_case: PathCase,
     pub credentials: Vec<Credential>,
     pub routes: Vec<OutboundRoute>,
 }
@@ -251,8 +287,8 @@ impl PathPrefix {
         if !raw.starts_with('/') {
             return Err("must start with `/`");
         }
-        if raw.contains(['?', '#', '%', '\\', '\0']) {
-            return Err("must be a plain path without `?`, `#`, `%`, `\\` or NUL");
+        if raw.contains(['?', '#', '%', ';', '\\', '\0']) {
+            return Err("must be a plain path without `?`, `#`, `%`, `;`, `\\` or NUL");
         }
         let trimmed = raw.trim_end_matches('/');
         if trimmed
@@ -262,26 +298,28 @@ impl PathPrefix {
         {
             return Err("must not contain empty, `.` or `..` segments");
         }
-        Ok(PathPrefix(if trimmed.is_empty() {
+        let text: String = if trimmed.is_empty() {
             "/".into()
         } else {
             trimmed.into()
-        }))
+        };
+        Ok(PathPrefix {
+            folded: served_path::fold(&text),
+            text,
+        })
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
-    /// Whole-segment match.
-    pub fn matches(&self, path: &str) -> bool {
-        if self.0 == "/" {
-            return path.starts_with('/');
-        }
-        match path.strip_prefix(self.0.as_str()) {
-            Some(rest) => rest.is_empty() || rest.starts_with('/'),
-            None => false,
-        }
+    /// Whole-segment match against the path's names, in the path's case mode.
+    pub fn matches(&self, path: &ServedPath) -> bool {
+        let prefix = match path.case() {
+            PathCase::Sensitive => &self.text,
+            PathCase::Insensitive => &self.folded,
+        };
+        served_path::prefix_matches(prefix, path.key())
     }
 }
 
@@ -316,16 +354,32 @@ impl Outbound {
 mod tests {
     use super::*;
 
+    fn path(raw: &str, case: PathCase) -> ServedPath {
+        ServedPath::parse(raw, case).unwrap()
+    }
+
     #[test]
     fn path_prefix_matches_whole_segments() {
         let p = PathPrefix::parse("/orders").unwrap();
-        assert!(p.matches("/orders"));
-        assert!(p.matches("/orders/7"));
-        assert!(!p.matches("/ordersX"));
-        assert!(!p.matches("/order"));
+        let sensitive = |raw| path(raw, PathCase::Sensitive);
+        assert!(p.matches(&sensitive("/orders")));
+        assert!(p.matches(&sensitive("/orders/7")));
+        assert!(p.matches(&sensitive("/orders;v=1/7")));
+        assert!(!p.matches(&sensitive("/ordersX")));
+        assert!(!p.matches(&sensitive("/order")));
         let trailing = PathPrefix::parse("/orders/").unwrap();
         assert_eq!(trailing.as_str(), "/orders");
-        assert!(PathPrefix::parse("/").unwrap().matches("/anything"));
+        assert!(PathPrefix::parse("/").unwrap().matches(&sensitive("/anything")));
+    }
+
+    #[test]
+    fn path_prefix_matches_any_case_unless_sensitive() {
+        let p = PathPrefix::parse("/Admin").unwrap();
+        assert!(p.matches(&path("/ADMIN/users", PathCase::Insensitive)));
+        assert!(p.matches(&path("/admin", PathCase::Insensitive)));
+        assert!(!p.matches(&path("/ADMIN/users", PathCase::Sensitive)));
+        assert!(p.matches(&path("/Admin/users", PathCase::Sensitive)));
+        assert_eq!(p.as_str(), "/Admin", "shown as written");
     }
 
     #[test]
@@ -334,5 +388,6 @@ mod tests {
         assert!(PathPrefix::parse("/a/../b").is_err());
         assert!(PathPrefix::parse("/a//b").is_err());
         assert!(PathPrefix::parse("/a%2fb").is_err());
+        assert!(PathPrefix::parse("/a;x").is_err());
     }
 }

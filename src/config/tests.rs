@@ -591,3 +591,24 @@ fn reload_poll_interval_defaults_to_ten_seconds_and_must_be_positive() {
     );
     assert_error_at("reload:\n  poll_interval: 5\n", "reload.poll_interval", "unknown");
 }
+
+#[test]
+fn request_confusion_settings_default_to_the_safe_readings() {
+    let config = load(&inbound(
+        "    - match: { path_prefix: /a }\n      allow_anonymous: true\n",
+    ))
+    .unwrap();
+    let inbound = config.inbound.unwrap();
+    assert_eq!(inbound.path_case, crate::served_path::PathCase::Insensitive);
+    assert_eq!(inbound.method_override, MethodOverride::Refuse);
+    assert_eq!(inbound.underscore_headers, UnderscoreHeaders::Drop);
+}
+
+#[test]
+fn a_path_prefix_with_segment_parameters_is_refused() {
+    assert_error_at(
+        &inbound("    - match: { path_prefix: /a;x }\n      allow_anonymous: true\n"),
+        "inbound.routes[0].match.path_prefix",
+        "`;`",
+    );
+}

@@ -1,16 +1,34 @@
 //! Identity headers: the verified claims named in `forward_claims`, and the removal of
-//! same-named headers a client sent (on every route, so identity can never be spoofed).
+//! same-named headers a client sent, and of their look-alikes (`X_Client_Id` reads as
+//! `X-Client-Id` to CGI-style servers), on every route, so identity can never be spoofed.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
+use super::header_names;
 use super::jwt::{Claims, TokenError};
 use crate::config::ForwardClaim;
 
-/// Remove every header tollgate sets from verified claims.
+/// Remove every header tollgate sets from verified claims, and every header whose name
+/// reads the same once `_` is taken for `-`.
 pub fn remove_spoofed(headers: &mut HeaderMap, forward: &[ForwardClaim]) {
     for f in forward {
         headers.remove(&f.header);
+    }
+    if forward.is_empty() || !headers.keys().any(|n| n.as_str().contains('_')) {
+        return;
+    }
+    let lookalikes: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| {
+            forward
+                .iter()
+                .any(|f| header_names::same_to_cgi(n.as_str(), f.header.as_str()))
+        })
+        .cloned()
+        .collect();
+    for name in lookalikes {
+        headers.remove(name);
     }
 }
 
@@ -98,5 +116,25 @@ mod tests {
         remove_spoofed(&mut h, &forward());
         assert!(h.get("x-client-id").is_none());
         assert_eq!(h["x-other"], "kept");
+    }
+
+    #[test]
+    fn lookalike_headers_are_removed() {
+        let mut h = HeaderMap::new();
+        for name in [
+            "X_Client_Id",
+            "X-Client_Id",
+            "x_client_id",
+            "X_CLIENT_ROLES",
+            "x_other",
+        ] {
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("evil"),
+            );
+        }
+        remove_spoofed(&mut h, &forward());
+        let left: Vec<&str> = h.keys().map(|n| n.as_str()).collect();
+        assert_eq!(left, ["x_other"], "only the unrelated name is left");
     }
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::jwt::Claims;
 use crate::config::{InboundRoute, IssuerId, Requirement};
+use crate::served_path::ServedPath;
 
 /// The requirement a token did not meet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,8 +18,12 @@ pub struct Unmet {
     pub description: String,
 }
 
-/// The first route whose prefix and method match. `path` is the decoded path.
-pub fn find_route<'r>(routes: &'r [InboundRoute], method: &Method, path: &str) -> Option<&'r InboundRoute> {
+/// The first route whose prefix and method match the request as the service will serve it.
+pub fn find_route<'r>(
+    routes: &'r [InboundRoute],
+    method: &Method,
+    path: &ServedPath,
+) -> Option<&'r InboundRoute> {
     routes.iter().find(|r| {
         r.path_prefix.matches(path) && r.methods.as_ref().is_none_or(|methods| methods.contains(method))
     })

@@ -4,14 +4,19 @@
 use http::StatusCode;
 
 use super::jwt::TokenError;
+use super::method_override::OverrideError;
 use super::policy::Unmet;
-use crate::path_guard::PathError;
 use crate::reply::Reply;
+use crate::served_path::PathError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
     #[error("{0}")]
     Path(PathError),
+    #[error("{0}")]
+    MethodOverride(OverrideError),
+    #[error("header names with `_` are refused here (`{0}`): send `-` instead")]
+    UnderscoreHeader(String),
     #[error("{0}")]
     MalformedAuthorization(&'static str),
     #[error("a bearer token is required")]
@@ -37,6 +42,8 @@ impl Refusal {
     pub fn reason(&self) -> &'static str {
         match self {
             Refusal::Path(_) => "bad_path",
+            Refusal::MethodOverride(_) => "method_override",
+            Refusal::UnderscoreHeader(_) => "underscore_header",
             Refusal::MalformedAuthorization(_) => "malformed_authorization",
             Refusal::MissingToken => "no_token",
             Refusal::Token(e) => e.reason(),
@@ -49,9 +56,10 @@ impl Refusal {
     pub fn reply(&self) -> Reply {
         let description = self.to_string();
         let (status, error) = match self {
-            Refusal::Path(_) | Refusal::MalformedAuthorization(_) => {
-                (StatusCode::BAD_REQUEST, "invalid_request")
-            }
+            Refusal::Path(_)
+            | Refusal::MethodOverride(_)
+            | Refusal::UnderscoreHeader(_)
+            | Refusal::MalformedAuthorization(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             // RFC 6750 §3.1: no error code when the request carried no token at all.
             Refusal::MissingToken => {
                 return Reply::new(StatusCode::UNAUTHORIZED, "", description)

@@ -6,6 +6,7 @@ use http::Request;
 use http::header::HOST;
 
 use crate::config::{HostMatch, OutboundRoute};
+use crate::served_path::ServedPath;
 
 /// The host a request is for, lower-cased, with its port (explicit or the scheme's default).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,11 +41,11 @@ pub fn request_host<B>(req: &Request<B>) -> Option<RequestHost> {
     })
 }
 
-/// The first route matching `host` and the decoded `path`.
+/// The first route matching `host` and the request's served path.
 pub fn find_route<'r>(
     routes: &'r [OutboundRoute],
     host: Option<&RequestHost>,
-    path: &str,
+    path: &ServedPath,
 ) -> Option<(usize, &'r OutboundRoute)> {
     routes.iter().enumerate().find(|(_, r)| {
         r.host
@@ -94,6 +95,10 @@ mod tests {
         }
     }
 
+    fn path(raw: &str) -> ServedPath {
+        ServedPath::parse(raw, crate::served_path::PathCase::Insensitive).unwrap()
+    }
+
     fn req(target: &str, host: Option<&str>) -> Request<()> {
         let mut b = Request::get(target);
         if let Some(h) = host {
@@ -125,10 +130,10 @@ mod tests {
             host: "orders.internal".into(),
             port,
         };
-        assert!(find_route(std::slice::from_ref(&any_port), Some(&h(9999)), "/").is_some());
-        assert!(find_route(std::slice::from_ref(&port_8080), Some(&h(8080)), "/").is_some());
-        assert!(find_route(std::slice::from_ref(&port_8080), Some(&h(80)), "/").is_none());
-        assert!(find_route(std::slice::from_ref(&any_port), None, "/").is_none());
+        assert!(find_route(std::slice::from_ref(&any_port), Some(&h(9999)), &path("/")).is_some());
+        assert!(find_route(std::slice::from_ref(&port_8080), Some(&h(8080)), &path("/")).is_some());
+        assert!(find_route(std::slice::from_ref(&port_8080), Some(&h(80)), &path("/")).is_none());
+        assert!(find_route(std::slice::from_ref(&any_port), None, &path("/")).is_none());
     }
 
     #[test]
@@ -141,9 +146,20 @@ mod tests {
             host: "orders.internal".into(),
             port: 80,
         };
-        assert_eq!(find_route(&routes, Some(&orders), "/billing/x").unwrap().0, 0);
-        assert_eq!(find_route(&routes, Some(&orders), "/billingX").unwrap().0, 1);
-        assert!(find_route(&routes, None, "/billingX").is_none());
+        assert_eq!(
+            find_route(&routes, Some(&orders), &path("/billing/x")).unwrap().0,
+            0
+        );
+        assert_eq!(
+            find_route(&routes, Some(&orders), &path("/billingX")).unwrap().0,
+            1
+        );
+        assert!(find_route(&routes, None, &path("/billingX")).is_none());
+        assert_eq!(
+            find_route(&routes, None, &path("/BILLING;v=2/x")).unwrap().0,
+            0,
+            "names without parameters, any case"
+        );
     }
 
     #[test]
@@ -152,6 +168,7 @@ mod tests {
         assert_eq!(upstream_path(&r, "/billing/v1/invoices/7"), "/invoices/7");
         assert_eq!(upstream_path(&r, "/billing/v1"), "/");
         assert_eq!(upstream_path(&r, "/bil%6cing/v1/x"), "/x");
+        assert_eq!(upstream_path(&r, "/Billing;a=1/v1;b=2/x;c=3"), "/x;c=3");
         let keep = route(None, Some("/billing"), false);
         assert_eq!(upstream_path(&keep, "/billing/x"), "/billing/x");
     }

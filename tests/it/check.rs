@@ -210,3 +210,21 @@ async fn online_check_acquires_one_token_per_credential() {
         "{all}"
     );
 }
+
+#[test]
+fn an_unknown_request_confusion_mode_names_its_key() {
+    for (key, value) in [
+        ("method_override", "allow"),
+        ("underscore_headers", "strip"),
+        ("path_case", "upper"),
+    ] {
+        let file = crate::support::config_file(&format!(
+            "inbound:\n  listen: 127.0.0.1:8443\n  upstream: http://127.0.0.1:8080\n  {key}: {value}\n  routes:\n    - match: {{ path_prefix: /h }}\n      allow_anonymous: true\n"
+        ));
+        let out = crate::support::check(&file.path);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{key}: {err}");
+        assert!(err.contains(&format!("inbound.{key}")), "{key}: {err}");
+        assert!(err.contains("line 4"), "{key}: {err}");
+    }
+}

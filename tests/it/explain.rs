@@ -1,5 +1,6 @@
 //! `tollgate explain` (the real binary): allowed, a 403 naming the missing role, a
-//! wrong-audience 401, a forged signature, and `--no-verify`.
+//! wrong-audience 401, a forged signature, `--no-verify`, the served path and method
+//! overrides.
 
 use ::tollgate::devissuer::{SigningKey, app_claims};
 use jsonwebtoken::Algorithm;
@@ -32,6 +33,12 @@ inbound:
     - name: orders-read
       match: {{ path_prefix: /orders, methods: [GET] }}
       require: {{ roles_any: [Orders.Read], azpacr: ["2"] }}
+    - name: orders-write
+      match: {{ path_prefix: /orders, methods: [DELETE] }}
+      require: {{ roles_any: [Orders.Write] }}
+    - name: admin
+      match: {{ path_prefix: /admin }}
+      require: {{ roles_any: [Admin.Write] }}
 "#
     ));
     let dir = file.path.parent().unwrap();
@@ -135,11 +142,58 @@ fn no_token_no_route_and_anonymous() {
         "{out}"
     );
     let (_, out) = explain(&s, &["--path", "/elsewhere"]);
-    assert!(out.contains("route     none of the 2 routes matches"), "{out}");
+    assert!(out.contains("route     none of the 4 routes matches"), "{out}");
     assert!(out.contains("DENY → 403 insufficient_scope"), "{out}");
     let (_, out) = explain(&s, &["--path", "/healthz"]);
     assert!(out.contains("allow_anonymous"), "{out}");
     assert!(out.contains("decision  ALLOW"), "{out}");
     let (_, out) = explain(&s, &["--path", "/orders/../admin"]);
     assert!(out.contains("DENY → 400 invalid_request"), "{out}");
+}
+
+#[test]
+fn segment_parameters_and_case_are_explained_with_the_route_they_spell() {
+    let s = setup();
+    let t = token(&s.key, AUD, &["Orders.Read"]);
+    for path in ["/admin;x", "/ADMIN", "/Admin;jsessionid=1/users"] {
+        let (code, out) = explain(&s, &["--token", &t, "--path", path]);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("served as /admin"), "{path}: {out}");
+        assert!(
+            out.contains("route     admin (path_prefix /admin)"),
+            "{path}: {out}"
+        );
+        assert!(out.contains("DENY → 403 insufficient_scope"), "{path}: {out}");
+    }
+    let (_, out) = explain(&s, &["--path", "/healthz/..;/admin"]);
+    assert!(
+        out.contains("DENY → 400 invalid_request: the request path contains a dot-segment"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_method_override_header_is_explained() {
+    let s = setup();
+    let t = token(&s.key, AUD, &["Orders.Read"]);
+    let (code, out) = explain(
+        &s,
+        &[
+            "--token",
+            &t,
+            "--path",
+            "/orders/7",
+            "--header",
+            "X-HTTP-Method-Override: DELETE",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "DENY → 400 invalid_request: method override header `x-http-method-override` is refused"
+        ),
+        "{out}"
+    );
+    let (code, out) = explain(&s, &["--path", "/orders/7", "--header", "no-colon"]);
+    assert_eq!(code, 2, "{out}");
 }

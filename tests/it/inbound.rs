@@ -1,6 +1,7 @@
 //! Inbound: a real dev issuer (discovery + JWKS), a real echo upstream, tollgate between.
 
 mod attacks;
+mod confusion;
 mod forwarding;
 mod keys;
 mod logs;

@@ -6,11 +6,12 @@ use std::time::Duration;
 use http::{HeaderName, Method};
 
 use super::super::file::{
-    FileInbound, FileInboundRoute, FileMode, FileRequirement, FileUpstreamProtocol, OneOrMany,
+    FileInbound, FileInboundRoute, FileMethodOverride, FileMode, FileRequirement, FileUnderscoreHeaders,
+    FileUpstreamProtocol, OneOrMany,
 };
 use super::super::model::{
-    Access, ClaimRequirement, ForwardClaim, Inbound, InboundRoute, IssuerId, Mode, PathPrefix, Requirement,
-    TlsFiles, UpstreamProtocol,
+    Access, ClaimRequirement, ForwardClaim, Inbound, InboundRoute, IssuerId, MethodOverride, Mode,
+    PathPrefix, Requirement, TlsFiles, UnderscoreHeaders, UpstreamProtocol,
 };
 use super::super::source::KeyPath;
 use super::{Check, UrlRule, route_label};
@@ -94,6 +95,16 @@ impl Check<'_> {
             strip_authorization: file.strip_authorization,
             forward_claims,
             max_token_bytes,
+            path_case: file.path_case.into(),
+            method_override: match file.method_override {
+                FileMethodOverride::Refuse => MethodOverride::Refuse,
+                FileMethodOverride::Judge => MethodOverride::Judge,
+            },
+            underscore_headers: match file.underscore_headers {
+                FileUnderscoreHeaders::Drop => UnderscoreHeaders::Drop,
+                FileUnderscoreHeaders::Keep => UnderscoreHeaders::Keep,
+                FileUnderscoreHeaders::Refuse => UnderscoreHeaders::Refuse,
+            },
             routes,
         })
     }

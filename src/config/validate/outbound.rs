@@ -52,6 +52,7 @@ impl Check<'_> {
                 .upstream_timeout_seconds
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT),
+            path_case: file.path_case.into(),
             credentials,
             routes,
         })

@@ -28,6 +28,10 @@ fn route(prefix: &str, methods: Option<Vec<Method>>) -> InboundRoute {
     }
 }
 
+fn path(raw: &str) -> crate::served_path::ServedPath {
+    crate::served_path::ServedPath::parse(raw, crate::served_path::PathCase::Insensitive).unwrap()
+}
+
 #[test]
 fn first_matching_route_wins_and_prefixes_match_whole_segments() {
     let routes = vec![
@@ -36,18 +40,18 @@ fn first_matching_route_wins_and_prefixes_match_whole_segments() {
         route("/", None),
     ];
     assert_eq!(
-        find_route(&routes, &Method::GET, "/orders/7").map(|r| &r.label),
+        find_route(&routes, &Method::GET, &path("/orders/7")).map(|r| &r.label),
         Some(&routes[0].label)
     );
     assert!(std::ptr::eq(
-        find_route(&routes, &Method::POST, "/orders").unwrap(),
+        find_route(&routes, &Method::POST, &path("/orders")).unwrap(),
         &routes[1]
     ));
     assert!(std::ptr::eq(
-        find_route(&routes, &Method::GET, "/ordersX").unwrap(),
+        find_route(&routes, &Method::GET, &path("/ordersX")).unwrap(),
         &routes[2]
     ));
-    assert!(find_route(&routes[..2], &Method::GET, "/ordersX").is_none());
+    assert!(find_route(&routes[..2], &Method::GET, &path("/ordersX")).is_none());
 }
 
 #[test]

@@ -101,6 +101,29 @@ async fn no_route_is_404_json_naming_host_and_path_and_path_tricks_are_400() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_path_rules_hold_outbound_too() {
+    let w = World::new().await;
+    let outbound = w.tollgate.outbound.unwrap();
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    for path in [
+        "/billing/..;/admin",
+        "/billing/%2e%2e;x/admin",
+        "/billing/..%3b/admin",
+        "/billing/%252e%252e/x",
+    ] {
+        let (status, body) = crate::support::tollgate::raw_request(outbound, &get(path)).await;
+        assert_eq!(status, 400, "{path}: {body}");
+    }
+    assert_eq!(w.upstream.requests(), 0, "nothing was forwarded");
+    // Any case, parameters ignored for matching, and the prefix stripped by segments.
+    let (status, body) =
+        crate::support::tollgate::raw_request(outbound, &get("/BILLING;v=2/invoices;x=1")).await;
+    assert_eq!(status, 200, "{body}");
+    let echo: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(echo["path"], "/api/invoices;x=1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_tls_is_verified_with_the_routes_ca_file() {
     let dir = tempfile::tempdir().unwrap();
     let pki = pki::generate(dir.path());
