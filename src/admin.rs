@@ -26,24 +26,42 @@ impl Admin {
         if method != Method::GET && method != Method::HEAD {
             return json(
                 StatusCode::METHOD_NOT_ALLOWED,
-                serde_json::json!({ "error": "method not allowed" }),
+                serde_json::json!({
+                    "error": "method_not_allowed",
+                    "error_description": "the admin listener answers GET and HEAD only",
+                }),
             );
         }
         match path {
             "/healthz" => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
             "/readyz" => match self.readiness.check() {
                 Ok(()) => json(StatusCode::OK, serde_json::json!({ "status": "ready" })),
-                Err(missing) => json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({ "status": "not ready", "waiting_for": missing }),
-                ),
+                Err(missing) => {
+                    let names: Vec<&str> = missing.keys().map(String::as_str).collect();
+                    let description = format!("waiting for {}", names.join(", "));
+                    json(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        serde_json::json!({
+                            "status": "not ready",
+                            "waiting_for": missing,
+                            "error": "not_ready",
+                            "error_description": description,
+                        }),
+                    )
+                }
             },
             "/metrics" => text(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
                 self.metrics.render(),
             ),
-            _ => json(StatusCode::NOT_FOUND, serde_json::json!({ "error": "not found" })),
+            _ => json(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({
+                    "error": "not_found",
+                    "error_description": "the admin listener serves /healthz, /readyz and /metrics",
+                }),
+            ),
         }
     }
 }

@@ -216,6 +216,29 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
+/// Each connection is a file descriptor (two when forwarded): raise the soft limit to the
+/// hard one, as Go does, and say so when even that is below what the listeners allow.
+fn raise_open_files_limit(config: &Config) {
+    let wanted: u64 = [
+        config.admin.as_ref().map(|a| a.limits.max_connections),
+        config.inbound.as_ref().map(|i| i.limits.max_connections * 2),
+        config.outbound.as_ref().map(|o| o.limits.max_connections * 2),
+    ]
+    .into_iter()
+    .flatten()
+    .sum::<usize>() as u64
+        + 256;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            open_files = limit,
+            wanted,
+            "the open-files limit is below what max_connections allows; lower limits.max_connections or raise the limit"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
+}
+
 fn run(path: &std::path::Path) -> ExitCode {
     let config = match Config::load(path) {
         Ok(config) => config,
@@ -224,6 +247,7 @@ fn run(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    raise_open_files_limit(&config);
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

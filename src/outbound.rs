@@ -87,7 +87,8 @@ impl Snapshot {
                 .filter(|_| unchanged)
                 .map(|(_, proxy)| proxy.clone())
         };
-        let mut proxies = vec![(None, reuse(&None).map_or_else(|| Proxy::new(None), Ok)?)];
+        let connect = outbound.limits.upstream_connect_timeout;
+        let mut proxies = vec![(None, reuse(&None).map_or_else(|| Proxy::new(None, connect), Ok)?)];
         let mut upstreams = Vec::with_capacity(outbound.routes.len());
         for (i, route) in outbound.routes.iter().enumerate() {
             let upstream = Upstream::from_url(&route.upstream).ok_or(BuildError::Upstream(i))?;
@@ -96,7 +97,7 @@ impl Snapshot {
                 None => {
                     let proxy = match reuse(&route.ca_file) {
                         Some(p) => p,
-                        None => Proxy::new(route.ca_file.as_deref())?,
+                        None => Proxy::new(route.ca_file.as_deref(), connect)?,
                     };
                     proxies.push((route.ca_file.clone(), proxy));
                     proxies.len() - 1

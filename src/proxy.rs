@@ -83,13 +83,14 @@ pub enum TlsSetupError {
 // === impl Proxy ===
 
 impl Proxy {
-    /// Clients whose TLS trusts the system roots plus the certificates in `ca_file`.
-    pub fn new(ca_file: Option<&std::path::Path>) -> Result<Self, TlsSetupError> {
+    /// Clients whose TLS trusts the system roots plus the certificates in `ca_file`, giving
+    /// up on a TCP connect after `connect_timeout` (502).
+    pub fn new(ca_file: Option<&std::path::Path>, connect_timeout: Duration) -> Result<Self, TlsSetupError> {
         let tls = client_tls(ca_file)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        http.set_connect_timeout(Some(connect_timeout));
         let auto_conn = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls.clone())
             .https_or_http()

@@ -423,6 +423,16 @@ impl Reloader {
         if old.drain_timeout != new.drain_timeout {
             needs.push("shutdown.drain_timeout_seconds");
         }
+        let limits = |c: &Config| {
+            (
+                c.admin.as_ref().map(|a| a.limits),
+                c.inbound.as_ref().map(|i| i.limits),
+                c.outbound.as_ref().map(|o| o.limits),
+            )
+        };
+        if limits(old) != limits(new) {
+            needs.push("limits");
+        }
         if !needs.is_empty() {
             tracing::warn!(
                 settings = %needs.join(", "),

@@ -1,5 +1,6 @@
-//! Listeners: the accept loop (HTTP/1.1 and h2c through hyper-util's auto builder) and
-//! graceful shutdown: stop accepting, let in-flight requests finish up to the drain
+//! Listeners: the accept loop (HTTP/1.1 and h2c through hyper-util's auto builder) under
+//! per-listener limits (connections, head size and read time, idle time, HTTP/2 streams),
+//! and graceful shutdown: stop accepting, let in-flight requests finish up to the drain
 //! timeout, then return.
 
 use std::error::Error as StdError;
@@ -8,16 +9,22 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper::body::{Body, Incoming};
 use hyper::service::Service;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+
+use self::activity::{Activity, TrackedIo, TrackedService, Verdict};
+pub use crate::config::Limits;
+
+mod activity;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -142,58 +149,114 @@ pub fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor, Tl
     tls_acceptor_for(Arc::new(ServerCert::load(cert_file, key_file)?))
 }
 
-/// Serve connections from `listener` (TLS-terminated when `tls` is given) until `shutdown`
-/// fires, then drain for at most `drain`. `make_service` builds each connection's service.
+/// [`serve_with_limits`] with the default [`Limits`].
 pub async fn serve<F, S, B>(
     name: &'static str,
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     make_service: F,
-    mut shutdown: ShutdownSignal,
+    shutdown: ShutdownSignal,
     drain: Duration,
 ) where
     F: Fn(ClientConn) -> S,
     S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
+    serve_with_limits(
+        name,
+        listener,
+        tls,
+        make_service,
+        shutdown,
+        drain,
+        Limits::default(),
+    )
+    .await
+}
+
+/// Serve connections from `listener` (TLS-terminated when `tls` is given) under `limits`
+/// until `shutdown` fires, then drain for at most `drain`. `make_service` builds each
+/// connection's service. At `limits.max_connections` open connections, accepting pauses
+/// (new clients wait in the kernel's backlog) while the open ones keep being served.
+pub async fn serve_with_limits<F, S, B>(
+    name: &'static str,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    make_service: F,
+    mut shutdown: ShutdownSignal,
+    drain: Duration,
+    limits: Limits,
+) where
+    F: Fn(ClientConn) -> S,
+    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    let builder = Arc::new(builder(&limits));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut connections = JoinSet::new();
+    let mut warned_full = false;
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let service = make_service(ClientConn { peer, tls: tls.is_some() });
-                    let builder = builder.clone();
-                    let watcher = graceful.watcher();
-                    let tls = tls.clone();
-                    tokio::spawn(async move {
-                        let result = match tls {
-                            None => serve_io(&builder, watcher, stream, service).await,
-                            Some(acceptor) => {
-                                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                                    Ok(Ok(tls_stream)) => serve_io(&builder, watcher, tls_stream, service).await,
-                                    Ok(Err(e)) => Err(e.into()),
-                                    Err(_) => Err("TLS handshake timed out".into()),
-                                }
-                            }
-                        };
-                        if let Err(e) = result {
-                            tracing::debug!(listener = name, %peer, error = %e, "connection ended with an error");
-                        }
-                    });
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: log, breathe, keep serving.
-                    tracing::warn!(listener = name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+        if slots.available_permits() == 0 && !warned_full {
+            tracing::warn!(
+                listener = name,
+                max_connections = limits.max_connections,
+                "connection limit reached; new connections wait"
+            );
+        }
+        warned_full = slots.available_permits() == 0;
+        let accepted = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => tokio::select! {
+                    accepted = listener.accept() => Some((accepted, permit)),
+                    _ = shutdown.wait() => None,
+                },
+                Err(_) => None,
             },
-            _ = shutdown.wait() => break,
+            Some(_) = connections.join_next() => continue,
+            _ = shutdown.wait() => None,
+        };
+        let Some((accepted, permit)) = accepted else { break };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let service = make_service(ClientConn {
+                    peer,
+                    tls: tls.is_some(),
+                });
+                let connection = Connection {
+                    builder: builder.clone(),
+                    limits,
+                    shutdown: shutdown.clone(),
+                };
+                let tls = tls.clone();
+                connections.spawn(async move {
+                    let _permit = permit;
+                    let result = match tls {
+                        None => connection.serve(stream, service).await,
+                        Some(acceptor) => {
+                            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(tls_stream)) => connection.serve(tls_stream, service).await,
+                                Ok(Err(e)) => Err(e.into()),
+                                Err(_) => Err("TLS handshake timed out".into()),
+                            }
+                        }
+                    };
+                    if let Err(e) = result {
+                        tracing::debug!(listener = name, %peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: log, breathe, keep serving.
+                tracing::warn!(listener = name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
     drop(listener);
@@ -202,7 +265,9 @@ pub async fn serve<F, S, B>(
         drain_seconds = drain.as_secs_f64(),
         "stopped accepting; draining"
     );
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+    let drained =
+        tokio::time::timeout(drain, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
         tracing::warn!(
             listener = name,
             "drain timeout reached; closing remaining connections"
@@ -210,21 +275,122 @@ pub async fn serve<F, S, B>(
     }
 }
 
-async fn serve_io<I, S, B>(
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
-    io: I,
-    service: S,
-) -> Result<(), BoxError>
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    watcher.watch(conn.into_owned()).await
+/// The connection builder for `limits`: HTTP/1.1 and HTTP/2 (h2c or by ALPN).
+fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Heads past the limit get tollgate's JSON 431 from the service; past twice the limit
+    // the parser stops reading them (bare 431), so a head never costs more than that.
+    let hard = (limits.max_header_bytes * 2).max(8192);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(hard);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
+        .max_header_list_size(hard as u32)
+        // Rapid reset (CVE-2023-44487): streams reset before tollgate answered them are
+        // bounded per connection; past it the connection is closed with GOAWAY.
+        .max_pending_accept_reset_streams(Some(64))
+        .max_local_error_reset_streams(Some(256))
+        .keep_alive_interval(Some(limits.idle_timeout.min(Duration::from_secs(30))))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+/// One client connection and the limits its watchdog enforces.
+struct Connection {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    limits: Limits,
+    shutdown: ShutdownSignal,
+}
+
+impl Connection {
+    /// Serve `io` until the client leaves, the watchdog closes it (slow head, idle), or
+    /// shutdown asks it to finish its requests.
+    async fn serve<I, S, B>(mut self, io: I, service: S) -> Result<(), BoxError>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let activity = Activity::new();
+        let io = TokioIo::new(TrackedIo::new(io, activity.clone()));
+        let service = TrackedService::new(service, activity.clone(), self.limits.max_header_bytes);
+        let conn = self.builder.serve_connection_with_upgrades(io, service);
+        tokio::pin!(conn);
+        let mut closing = false;
+        loop {
+            let next_check = match activity.verdict(self.limits.header_read_timeout, self.limits.idle_timeout)
+            {
+                Verdict::Open(at) => at,
+                Verdict::HeaderTimeout => return Err("request header read timeout".into()),
+                Verdict::Idle if closing => return Ok(()),
+                Verdict::Idle => {
+                    // HTTP/2 gets a GOAWAY; an idle HTTP/1.1 connection just closes.
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                    tokio::time::Instant::now() + Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                result = conn.as_mut() => return result,
+                _ = self.shutdown.wait(), if !closing => {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                _ = tokio::time::sleep_until(next_check) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn idle_keep_alive_closes() {
+        let listener = bind("t", "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_stop, shutdown) = shutdown_channel();
+        let limits = Limits {
+            idle_timeout: Duration::from_secs(1),
+            ..Limits::default()
+        };
+        let make = |_c| {
+            hyper::service::service_fn(|_req| async {
+                Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Full::new(
+                    Bytes::from_static(b"hi"),
+                )))
+            })
+        };
+        tokio::spawn(serve_with_limits(
+            "t",
+            listener,
+            None,
+            make,
+            shutdown,
+            Duration::from_secs(1),
+            limits,
+        ));
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 1024];
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        let started = std::time::Instant::now();
+        let r = tokio::time::timeout(Duration::from_secs(4), c.read(&mut buf)).await;
+        assert!(
+            matches!(r, Ok(Ok(0)) | Ok(Err(_))),
+            "{r:?} after {:?}",
+            started.elapsed()
+        );
+    }
 }

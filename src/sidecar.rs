@@ -102,7 +102,7 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
                 None,
                 make,
                 &shutdown,
-                &config,
+                (&config, &admin_config.limits),
             )
             .await?;
             tracing::info!(listen = %addr, "admin listening");
@@ -126,7 +126,11 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
             for cache in fresh {
                 tasks.spawn(cache.keep_fresh(shutdown.clone()));
             }
-            let service = Arc::new(InboundService::new(snapshot, Proxy::new(None)?, metrics.clone()));
+            let service = Arc::new(InboundService::new(
+                snapshot,
+                Proxy::new(None, inbound.limits.upstream_connect_timeout)?,
+                metrics.clone(),
+            ));
             services.inbound = Some(service.clone());
             let tls = match &inbound.tls {
                 Some(t) => {
@@ -148,7 +152,7 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
                 tls,
                 make,
                 &shutdown,
-                &config,
+                (&config, &inbound.limits),
             )
             .await?;
             tracing::info!(listen = %addr, upstream = %inbound.upstream, tls = with_tls, "inbound listening");
@@ -175,7 +179,7 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
                 None,
                 make,
                 &shutdown,
-                &config,
+                (&config, &outbound.limits),
             )
             .await?;
             tracing::info!(listen = %addr, routes = outbound.routes.len(), "outbound listening");
@@ -206,7 +210,7 @@ async fn listen<F, S, B>(
     tls: Option<tokio_rustls::TlsAcceptor>,
     make: F,
     shutdown: &ShutdownSignal,
-    config: &Config,
+    (config, limits): (&Config, &crate::config::Limits),
 ) -> Result<SocketAddr, RunError>
 where
     F: Fn(server::ClientConn) -> S + Send + 'static,
@@ -215,19 +219,19 @@ where
         + 'static,
     S::Future: Send + 'static,
     S::Error: Into<crate::proxy::BoxError>,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
+    B: hyper::body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
     B::Error: Into<crate::proxy::BoxError>,
 {
     let listener = server::bind(name, addr).await?;
     let bound = listener.local_addr()?;
-    tasks.spawn(server::serve(
+    tasks.spawn(server::serve_with_limits(
         name,
         listener,
         tls,
         make,
         shutdown.clone(),
         config.drain_timeout,
+        *limits,
     ));
     Ok(bound)
 }

@@ -16,12 +16,27 @@ pub struct FileConfig {
     pub issuers: BTreeMap<String, FileIssuer>,
     pub inbound: Option<FileInbound>,
     pub outbound: Option<FileOutbound>,
+    pub limits: Option<FileLimits>,
+}
+
+/// `limits:` at the top level, or under `admin`, `inbound`, `outbound` (overriding one
+/// key at a time).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLimits {
+    pub header_read_timeout_seconds: Option<u64>,
+    pub max_header_bytes: Option<u64>,
+    pub idle_timeout_seconds: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub http2_max_concurrent_streams: Option<u64>,
+    pub upstream_connect_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileAdmin {
     pub listen: String,
+    pub limits: Option<FileLimits>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,6 +68,7 @@ pub struct FileIssuer {
 #[serde(deny_unknown_fields)]
 pub struct FileInbound {
     pub listen: String,
+    pub limits: Option<FileLimits>,
     pub tls: Option<FileTls>,
     pub upstream: String,
     pub upstream_protocol: Option<FileUpstreamProtocol>,
@@ -174,6 +190,7 @@ pub enum OneOrMany {
 #[serde(deny_unknown_fields)]
 pub struct FileOutbound {
     pub listen: String,
+    pub limits: Option<FileLimits>,
     #[serde(default)]
     pub credentials: BTreeMap<String, FileCredential>,
     #[serde(default)]

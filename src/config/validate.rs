@@ -2,6 +2,7 @@
 //! each with its key path and position, so one `tollgate check` run shows them all.
 
 mod inbound;
+mod limits;
 mod outbound;
 
 use std::net::{IpAddr, SocketAddr};
@@ -13,7 +14,7 @@ use jsonwebtoken::Algorithm;
 use url::Url;
 
 use super::file::{FileConfig, FileIssuer};
-use super::model::{Admin, Config, Issuer, IssuerPattern, KeySource};
+use super::model::{Admin, Config, Issuer, IssuerPattern, KeySource, Limits};
 use super::source::{KeyPath, Positions};
 use super::{ConfigError, Env};
 
@@ -53,9 +54,11 @@ pub(super) fn validate(
     };
     let root = KeyPath::root();
 
+    let limits = check.limits(&root.key("limits"), file.limits, &Limits::default());
     let admin = file.admin.and_then(|admin| {
+        let own = check.limits(&root.key("admin").key("limits"), admin.limits, &limits);
         let listen = check.listen(&root.key("admin").key("listen"), &admin.listen)?;
-        Some(Admin { listen })
+        Some(Admin { listen, limits: own })
     });
     let drain_timeout = file
         .shutdown
@@ -81,12 +84,18 @@ pub(super) fn validate(
         .filter_map(|(name, issuer)| check.issuer(&root.key("issuers").key(&name), name, issuer))
         .collect();
 
-    let inbound = file
-        .inbound
-        .and_then(|i| check.inbound(&root.key("inbound"), i, &issuer_names));
-    let outbound = file
-        .outbound
-        .and_then(|o| check.outbound(&root.key("outbound"), o));
+    let inbound = file.inbound.and_then(|mut i| {
+        let own = check.limits(&root.key("inbound").key("limits"), i.limits.take(), &limits);
+        let mut inbound = check.inbound(&root.key("inbound"), i, &issuer_names)?;
+        inbound.limits = own;
+        Some(inbound)
+    });
+    let outbound = file.outbound.and_then(|mut o| {
+        let own = check.limits(&root.key("outbound").key("limits"), o.limits.take(), &limits);
+        let mut outbound = check.outbound(&root.key("outbound"), o)?;
+        outbound.limits = own;
+        Some(outbound)
+    });
 
     if check.errors.is_empty() {
         Ok(Config {

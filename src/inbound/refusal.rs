@@ -60,9 +60,10 @@ impl Refusal {
             | Refusal::MethodOverride(_)
             | Refusal::UnderscoreHeader(_)
             | Refusal::MalformedAuthorization(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-            // RFC 6750 §3.1: no error code when the request carried no token at all.
+            // RFC 6750 §3.1: no error code in the challenge when the request carried no
+            // token at all; the JSON body still names the case.
             Refusal::MissingToken => {
-                return Reply::new(StatusCode::UNAUTHORIZED, "", description)
+                return Reply::new(StatusCode::UNAUTHORIZED, "missing_token", description)
                     .with_www_authenticate(r#"Bearer realm="tollgate""#.into());
             }
             Refusal::Token(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),

@@ -138,7 +138,7 @@ fn no_token_no_route_and_anonymous() {
     let s = setup();
     let (_, out) = explain(&s, &["--path", "/orders/7"]);
     assert!(
-        out.contains("decision  DENY → 401: a bearer token is required"),
+        out.contains("decision  DENY → 401 missing_token: a bearer token is required"),
         "{out}"
     );
     let (_, out) = explain(&s, &["--path", "/elsewhere"]);

@@ -78,6 +78,7 @@ impl Check<'_> {
         }
         Some(Inbound {
             listen: listen?,
+            limits: Default::default(),
             tls,
             upstream: upstream?,
             upstream_protocol: file.upstream_protocol.map(|p| match p {

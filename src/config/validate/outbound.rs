@@ -48,6 +48,7 @@ impl Check<'_> {
         }
         Some(Outbound {
             listen: listen?,
+            limits: Default::default(),
             upstream_timeout: file
                 .upstream_timeout_seconds
                 .map(Duration::from_secs)

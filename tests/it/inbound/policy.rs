@@ -29,8 +29,11 @@ async fn no_token_is_401_with_a_bearer_challenge_and_no_error_code() {
     let w = World::new().await;
     let (status, body, www) = parts(w.get("/orders", None).await).await;
     assert_eq!(status, 401);
-    assert_eq!(www, r#"Bearer realm="tollgate""#);
-    assert!(body.get("error").is_none(), "{body}");
+    assert_eq!(
+        www, r#"Bearer realm="tollgate""#,
+        "RFC 6750 §3.1: no error code in the challenge"
+    );
+    assert_eq!(body["error"], "missing_token", "{body}");
     assert!(body["error_description"].is_string());
     assert_eq!(w.upstream.requests(), 0);
 }
