@@ -54,22 +54,25 @@ impl Config {
     }
 
     /// Parse and validate YAML text; relative paths resolve against `base_dir`.
+    /// On failure: every problem, in file order.
     pub fn from_yaml(text: &str, base_dir: &Path, env: &dyn Env) -> Result<Config, Vec<ConfigError>> {
-        let (parsed, positions, mut errors) = source::parse::<file::FileConfig>(text);
-        let Some(parsed) = parsed else {
-            return Err(errors);
-        };
-        match validate::validate(parsed, &positions, base_dir, env) {
-            Ok(mut config) if errors.is_empty() => {
-                config.source_sha256 = crate::digest::sha256(text.as_bytes());
-                Ok(config)
-            }
-            Ok(_) => Err(errors),
-            Err(more) => {
-                errors.extend(more);
-                Err(errors)
+        let parsed = source::parse::<file::FileConfig>(text);
+        let mut errors = parsed.errors;
+        if let Some(file) = parsed.value {
+            match validate::validate(file, &parsed.positions, base_dir, env) {
+                Ok(mut config) if errors.is_empty() => {
+                    config.source_sha256 = crate::digest::sha256(text.as_bytes());
+                    return Ok(config);
+                }
+                Ok(_) => {}
+                // Checked without the nodes set aside: what it says about them is no news.
+                Err(more) => errors.extend(more.into_iter().filter(|e| !parsed.aside.explains(e))),
             }
         }
+        // Stable: problems at one position keep the order they were found in. Those with no
+        // position (about the whole file) come last.
+        errors.sort_by_key(|e| e.position.map_or((usize::MAX, 0), |p| (p.line, p.column)));
+        Err(errors)
     }
 }
 

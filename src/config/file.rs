@@ -180,7 +180,7 @@ pub struct FileRequirement {
 
 /// A claim requirement value: `idtyp: app` or `idtyp: [app, user]`.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "expected a string or a list of strings")]
 pub enum OneOrMany {
     One(String),
     Many(Vec<String>),

@@ -566,10 +566,14 @@ fn issuer_needs_exactly_one_key_source() {
 }
 
 #[test]
-fn unknown_mode_is_refused() {
+fn unknown_mode_is_refused_naming_the_allowed_values() {
     let yaml = inbound("    - match: { path_prefix: /a }\n      allow_anonymous: true\n")
-        .replace("  routes:\n", "  mode: audits\n  routes:\n");
-    assert_error_at(&yaml, "inbound.mode", "unknown variant");
+        .replace("  routes:\n", "  mode: enforcing\n  routes:\n");
+    assert_error_at(
+        &yaml,
+        "inbound.mode",
+        "unknown value `enforcing`, expected `enforce` or `audit`",
+    );
 }
 
 #[test]
@@ -611,4 +615,165 @@ fn a_path_prefix_with_segment_parameters_is_refused() {
         "inbound.routes[0].match.path_prefix",
         "`;`",
     );
+}
+
+// === every problem in one run, type errors included ===
+
+/// `(path, line)` of each error, in the order reported.
+fn paths_and_lines(yaml: &str) -> Vec<(String, Option<usize>)> {
+    errors(yaml)
+        .into_iter()
+        .map(|e| (e.path, e.position.map(|p| p.line)))
+        .collect()
+}
+
+fn only_error(yaml: &str) -> ConfigError {
+    let errs = errors(yaml);
+    assert_eq!(errs.len(), 1, "expected one error, got:\n{errs:#?}");
+    errs.into_iter().next().expect("one error")
+}
+
+const ANON: &str = "    - match: { path_prefix: /a }\n      allow_anonymous: true\n";
+
+#[test]
+fn a_string_where_a_list_belongs_is_reported_and_reading_goes_on() {
+    let yaml = inbound(
+        "    - match: { path_prefix: /a }\n      require: { issuers: [entra], roles_any: Orders.Read }\n    - match: { path_prefix: /b }\n      require: { issuers: [entra], roles_anyy: [x] }\n",
+    );
+    let errs = errors(&yaml);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_eq!(errs[0].path, "inbound.routes[0].require.roles_any");
+    assert_eq!(errs[0].message, "expected a list, found a string");
+    assert_eq!(errs[1].path, "inbound.routes[1].require.roles_anyy");
+}
+
+#[test]
+fn a_negative_number_is_reported_with_its_line_and_column() {
+    let e = only_error(&format!("{ISSUER}    leeway_seconds: -5\n"));
+    assert_eq!(e.path, "issuers.entra.leeway_seconds");
+    assert_eq!(
+        e.message,
+        "invalid value `-5`, expected a whole number (0 or more)"
+    );
+    assert_eq!(e.position, Some(Position { line: 7, column: 5 }));
+}
+
+#[test]
+fn a_wrong_type_does_not_echo_the_string_found() {
+    let cred = SECRET_CRED.replace(
+        "{ env: SECRET }\n",
+        "{ env: SECRET }\n      extra_params: [s3cr3t]\n",
+    );
+    let cred = cred.replace("scopes: [s]", "scopes: s3cr3t-scope");
+    let errs = errors(&outbound(&cred, ONE_ROUTE));
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(
+        errs.iter().all(|e| !e.to_string().contains("s3cr3t")),
+        "{errs:#?}"
+    );
+}
+
+#[test]
+fn a_type_error_does_not_hide_semantic_errors_elsewhere() {
+    let route = ONE_ROUTE.replace("credential: api", "credential: nope");
+    let yaml = format!(
+        "{}{}",
+        inbound(ANON).replace("  routes:\n", "  mode: enforcing\n  routes:\n"),
+        outbound(SECRET_CRED, &route)
+    );
+    let paths: Vec<_> = errors(&yaml).into_iter().map(|e| e.path).collect();
+    assert_eq!(paths, ["inbound.mode", "outbound.routes[0].credential"]);
+}
+
+#[test]
+fn a_mistyped_required_key_is_not_also_reported_missing() {
+    let yaml = inbound(ANON)
+        .replace("listen: 127.0.0.1:8443", "listen: [127.0.0.1:8443]")
+        .replace("upstream: http://127.0.0.1:8080", "upstream: ftp://x");
+    let errs = errors(&yaml);
+    let paths: Vec<_> = errs.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["inbound.listen", "inbound.upstream"], "{errs:#?}");
+    assert_eq!(errs[0].message, "expected a string, found a list");
+}
+
+#[test]
+fn a_missing_required_key_is_reported_once_and_the_rest_is_still_checked() {
+    let yaml = "admin: {}\nreload:\n  poll_interval_seconds: 0\n";
+    let errs = errors(yaml);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_eq!(
+        (errs[0].path.as_str(), errs[0].message.as_str()),
+        ("admin", "missing key `listen`")
+    );
+    assert_eq!(errs[1].path, "reload.poll_interval_seconds");
+}
+
+#[test]
+fn a_mapping_whose_mistyped_key_was_set_aside_is_not_called_empty() {
+    let e = only_error(&inbound(
+        "    - match: { path_prefix: /a }\n      require: { roles_any: Orders.Read }\n",
+    ));
+    assert_eq!(e.path, "inbound.routes[0].require.roles_any");
+    let e = only_error(&inbound(
+        "    - match: { path_prefix: /a }\n      allow_anonymous: maybe\n",
+    ));
+    assert_eq!(e.path, "inbound.routes[0].allow_anonymous");
+    assert_eq!(e.message, "expected `true` or `false`, found a string");
+}
+
+#[test]
+fn a_wrong_list_element_keeps_the_paths_of_the_later_ones() {
+    let yaml = inbound(&format!(
+        "    - just-a-string\n{ANON}    - match: {{ path_prefix: /c, methods: [GET, {{}}, FETCH] }}\n      allow_anonymous: true\n"
+    ));
+    let paths = paths_and_lines(&yaml);
+    assert_eq!(
+        paths,
+        [
+            ("inbound.routes[0]".to_string(), Some(11)),
+            ("inbound.routes[2].match.methods[1]".to_string(), Some(14)),
+            ("inbound.routes[2].match.methods[2]".to_string(), Some(14)),
+        ]
+    );
+}
+
+#[test]
+fn a_claim_that_is_neither_a_string_nor_a_list_says_so() {
+    let e = only_error(&inbound(
+        "    - match: { path_prefix: /a }\n      require: { issuers: [entra], claims: { idtyp: { a: b } } }\n",
+    ));
+    assert_eq!(e.path, "inbound.routes[0].require.claims.idtyp");
+    assert_eq!(e.message, "expected a string or a list of strings");
+}
+
+#[test]
+fn problems_are_listed_in_file_order() {
+    let yaml = format!(
+        "{}{}",
+        inbound("    - match: { path_prefix: /a }\n      require: {}\n")
+            .replace("  routes:\n", "  mode: enforcing\n  routes:\n"),
+        "admin:\n  listen: nowhere\n  lisen: x\n"
+    );
+    let lines: Vec<_> = paths_and_lines(&yaml).into_iter().map(|(_, l)| l).collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines, sorted);
+}
+
+#[test]
+fn a_file_that_is_not_a_mapping_is_one_error() {
+    let e = only_error("- a\n- b\n");
+    assert_eq!(e.path, "(top level)");
+    assert_eq!(e.message, "expected a mapping, found a list");
+}
+
+#[test]
+fn reading_stops_after_a_bounded_number_of_problems_and_says_so() {
+    let yaml: String = (0..250).map(|i| format!("unknown{i}: 1\n")).collect();
+    let errs = errors(&yaml);
+    assert_eq!(errs.len(), 201, "200 unknown keys and the note");
+    let last = errs.last().expect("errors");
+    assert!(last.message.contains("reading stopped"), "{last}");
+    assert_eq!(errs[0].path, "unknown0");
 }

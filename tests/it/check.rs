@@ -71,6 +71,81 @@ fn every_problem_is_listed_in_one_run() {
     assert!(stderr.contains("2 problem(s)"), "{stderr}");
 }
 
+/// Type errors do not stop the reading: a wrong enum value, a string for a list, a
+/// negative number, a misspelled key and two semantic problems, each on its own line with
+/// its key path and line, in file order, and nothing more.
+#[test]
+fn type_errors_unknown_keys_and_semantic_problems_are_all_listed_in_file_order() {
+    let file = config_file(
+        r#"issuers:
+  entra:
+    issuer: https://login.microsoftonline.com/t/v2.0
+    jwks_uri: https://login.microsoftonline.com/t/discovery/v2.0/keys
+    audiences: [api://x]
+    leeway_seconds: -5
+inbound:
+  listen: 127.0.0.1:8443
+  upstream: http://127.0.0.1:8080
+  mode: enforcing
+  routes:
+    - match: { path_prefix: /orders, methods: [GET] }
+      require:
+        issuers: [entra]
+        roles_any: Orders.Read
+    - match: { path_prefix: /reports }
+      require:
+        issuers: [entra]
+        roles_anyy: [Reports.Read]
+    - match: { path_prefix: /admin }
+      require: {}
+outbound:
+  listen: 127.0.0.1:15001
+  credentials:
+    api:
+      token_url: https://login.example.com/token
+      client_id: c1
+      scopes: [s]
+      auth:
+        client_secret: { env: SECRET }
+  routes:
+    - match: { host: api.internal }
+      upstream: https://api.example.com
+      credential: nope
+"#,
+    );
+    let out = check(&file.path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let expected = [
+        ("issuers.entra.leeway_seconds (line 6, column 5)", "`-5`"),
+        (
+            "inbound.mode (line 10, column 3)",
+            "unknown value `enforcing`, expected `enforce` or `audit`",
+        ),
+        (
+            "inbound.routes[0].require.roles_any (line 15, column 9)",
+            "expected a list",
+        ),
+        (
+            "inbound.routes[1].require.roles_anyy (line 19, column 9)",
+            "unknown key `roles_anyy`",
+        ),
+        ("inbound.routes[2].require (line 21, column 7)", "is empty"),
+        (
+            "outbound.routes[0].credential (line 34, column 7)",
+            "unknown credential `nope`",
+        ),
+    ];
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), expected.len() + 1, "{stderr}");
+    for (line, (at, says)) in lines.iter().zip(expected) {
+        assert!(line.contains(&format!("{at}: ")), "`{at}` expected in: {line}");
+        assert!(line.contains(says), "`{says}` expected in: {line}");
+    }
+    assert!(stderr.contains("6 problem(s)"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing on stdout when invalid");
+}
+
 #[test]
 fn a_literal_secret_fails_without_printing_it() {
     let file = config_file(
