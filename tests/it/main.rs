@@ -4,6 +4,7 @@ mod check;
 mod demo;
 mod explain;
 mod inbound;
+mod interop;
 mod limits;
 mod outbound;
 mod readme;

@@ -1,6 +1,7 @@
 //! Test harness: the built binary, temporary config files, free loopback ports, an echo
 //! upstream, and tollgate started in-process.
 
+pub mod oidc_provider;
 pub mod pki;
 pub mod tollgate;
 pub mod upgrade;
