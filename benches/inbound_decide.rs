@@ -176,13 +176,13 @@ fn inbound_decide(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("inbound_decide");
     for (name, snapshot, h, method, expect) in cases {
-        let got = b.runtime.block_on(decide(snapshot, h, method, "/orders/7?x=1"));
+        let got = b.runtime.block_on(decide(snapshot.judge(), h, method, "/orders/7?x=1"));
         assert_eq!(outcome_name(&got.outcome), expect, "{name}");
         group.bench_function(name, |bench| {
             bench.iter(|| {
                 let d =
                     b.runtime
-                        .block_on(decide(snapshot, std::hint::black_box(h), method, "/orders/7?x=1"));
+                        .block_on(decide(snapshot.judge(), std::hint::black_box(h), method, "/orders/7?x=1"));
                 std::hint::black_box(outcome_name(&d.outcome))
             })
         });
@@ -195,7 +195,7 @@ fn inbound_decide(c: &mut Criterion) {
         _ => unreachable!("app_claims is an object"),
     };
     let route = policy::find_route(
-        &b.snapshot.inbound.routes,
+        &b.snapshot.inbound.policy.routes,
         &post,
         &tollgate::served_path::ServedPath::parse("/orders/7", Default::default()).expect("path"),
     )

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
-use crate::config::{Access, Config, Inbound, Mode};
+use crate::config::{Access, Config, Mode, Policy};
 use crate::inbound::Refusal;
 use crate::inbound::jwks::KeyCache;
 use crate::inbound::jwt::{self, Claims};
@@ -35,16 +35,21 @@ pub struct Asked<'a> {
     pub token: Option<&'a str>,
 }
 
-/// Explain the `asked` request under `config`'s inbound section.
+/// Explain the `asked` request under `config`'s inbound section (else its decision
+/// section: the same policy, answered to a proxy).
 pub async fn explain(config: &Config, asked: &Asked<'_>, verify: bool) -> Explanation {
     let (method, path) = (asked.method, asked.path);
     let mut out = String::new();
-    let Some(inbound) = &config.inbound else {
-        return Explanation {
-            text: "the configuration has no `inbound` section: nothing to explain\n".into(),
-            status: 0,
-            allowed: false,
-        };
+    let (inbound, allowed_to) = match (&config.inbound, &config.decision) {
+        (Some(i), _) => (&i.policy, format!("forwarded to {} (it answers)", i.upstream)),
+        (None, Some(d)) => (&d.policy, "the proxy that asked forwards it".to_string()),
+        (None, None) => {
+            return Explanation {
+                text: "the configuration has no `inbound` or `decision` section: nothing to explain\n".into(),
+                status: 0,
+                allowed: false,
+            };
+        }
     };
     let _ = writeln!(out, "request   {method} {path}");
     if !verify {
@@ -56,11 +61,7 @@ pub async fn explain(config: &Config, asked: &Asked<'_>, verify: bool) -> Explan
     let result = decide(config, inbound, asked, verify, &mut out).await;
     let (status, allowed) = match &result {
         Ok(()) => {
-            let _ = writeln!(
-                out,
-                "decision  ALLOW → forwarded to {} (it answers)",
-                inbound.upstream
-            );
+            let _ = writeln!(out, "decision  ALLOW → {allowed_to}");
             (200, true)
         }
         Err(refusal) => {
@@ -94,7 +95,7 @@ pub async fn explain(config: &Config, asked: &Asked<'_>, verify: bool) -> Explan
 
 async fn decide(
     config: &Config,
-    inbound: &Inbound,
+    inbound: &Policy,
     asked: &Asked<'_>,
     verify: bool,
     out: &mut String,

@@ -30,7 +30,9 @@ use self::jwks::KeyCache;
 use self::jwt::{Claims, TokenError};
 use self::keys::KeyLookup;
 pub use self::refusal::Refusal;
-use crate::config::{Access, Inbound, InboundRoute, Issuer, IssuerId, Mode, Requirement, UnderscoreHeaders};
+use crate::config::{
+    Access, Inbound, InboundRoute, Issuer, IssuerId, Mode, Policy, Requirement, UnderscoreHeaders,
+};
 use crate::metrics::Metrics;
 use crate::proxy::{self, Body, Proxy, Target, Upstream};
 use crate::reply;
@@ -61,57 +63,81 @@ pub enum BuildError {
     Upstream,
 }
 
+/// The key caches for `config`'s issuers, in their order. Caches whose key source (and,
+/// for `jwks_file`, the file's content) did not change are taken from `previous`, keys
+/// and all; the others are new and also returned separately, to be fetched and started.
+/// Inbound and the decision listener share one set.
+pub fn key_caches(
+    config: &crate::config::Config,
+    previous: &[Arc<KeyCache>],
+    cx: &BuildContext<'_>,
+) -> (Vec<Arc<KeyCache>>, Vec<Arc<KeyCache>>) {
+    let mut keys = Vec::with_capacity(config.issuers.len());
+    let mut fresh = Vec::new();
+    for issuer in &config.issuers {
+        let file_changed = match &issuer.keys {
+            crate::config::KeySource::JwksFile(path) => cx.changed_files.contains(path),
+            _ => false,
+        };
+        let reused = previous
+            .iter()
+            .find(|k| k.issuer() == issuer.name && *k.source() == issuer.keys)
+            .filter(|_| !file_changed);
+        match reused {
+            Some(cache) => keys.push(cache.clone()),
+            None => {
+                let handle = cx
+                    .readiness
+                    .map(|r| r.register(format!("issuer/{}", issuer.name), "first signing key fetch"));
+                let cache = Arc::new(KeyCache::new(
+                    &issuer.name,
+                    issuer.keys.clone(),
+                    cx.http.clone(),
+                    cx.metrics.clone(),
+                    handle,
+                ));
+                fresh.push(cache.clone());
+                keys.push(cache);
+            }
+        }
+    }
+    (keys, fresh)
+}
+
 impl Snapshot {
-    /// Compile the inbound section. Key caches of issuers whose key source (and, for
-    /// `jwks_file`, the file's content) did not change are taken over from `previous`,
-    /// keys and all; the others are new and returned separately, to be fetched and started.
+    /// Compile the inbound section with the issuers' key caches (see [`key_caches`]).
     pub fn build(
         config: &crate::config::Config,
         inbound: &Inbound,
-        previous: Option<&Snapshot>,
-        cx: &BuildContext<'_>,
-    ) -> Result<(Snapshot, Vec<Arc<KeyCache>>), BuildError> {
-        let mut keys = Vec::with_capacity(config.issuers.len());
-        let mut fresh = Vec::new();
-        for issuer in &config.issuers {
-            let file_changed = match &issuer.keys {
-                crate::config::KeySource::JwksFile(path) => cx.changed_files.contains(path),
-                _ => false,
-            };
-            let reused = previous
-                .and_then(|p| {
-                    p.keys
-                        .iter()
-                        .find(|k| k.issuer() == issuer.name && *k.source() == issuer.keys)
-                })
-                .filter(|_| !file_changed);
-            match reused {
-                Some(cache) => keys.push(cache.clone()),
-                None => {
-                    let handle = cx
-                        .readiness
-                        .map(|r| r.register(format!("issuer/{}", issuer.name), "first signing key fetch"));
-                    let cache = Arc::new(KeyCache::new(
-                        &issuer.name,
-                        issuer.keys.clone(),
-                        cx.http.clone(),
-                        cx.metrics.clone(),
-                        handle,
-                    ));
-                    fresh.push(cache.clone());
-                    keys.push(cache);
-                }
-            }
-        }
+        keys: Vec<Arc<KeyCache>>,
+    ) -> Result<Snapshot, BuildError> {
         let upstream = Upstream::from_url(&inbound.upstream).ok_or(BuildError::Upstream)?;
-        let snapshot = Snapshot {
+        Ok(Snapshot {
             inbound: inbound.clone(),
             issuers: config.issuers.clone(),
             keys,
             upstream,
-        };
-        Ok((snapshot, fresh))
+        })
     }
+
+    /// What requests are judged with.
+    pub fn judge(&self) -> Judge<'_> {
+        Judge {
+            policy: &self.inbound.policy,
+            issuers: &self.issuers,
+            keys: &self.keys,
+        }
+    }
+}
+
+/// A policy with the issuers and key caches its tokens are checked against: what
+/// [`decide`] needs, whichever listener asks.
+#[derive(Clone, Copy)]
+pub struct Judge<'s> {
+    pub policy: &'s Policy,
+    pub issuers: &'s [Issuer],
+    /// One key cache per issuer, same order as `issuers`.
+    pub keys: &'s [Arc<KeyCache>],
 }
 
 /// The inbound listener's request handler.
@@ -172,9 +198,9 @@ impl InboundService {
         let grpc = reply::is_grpc(req.headers());
         let method = req.method().clone();
         let path = req.uri().path().to_string();
-        let decision = decide(&snap, req.headers(), req.method(), req.uri().path()).await;
+        let decision = decide(snap.judge(), req.headers(), req.method(), req.uri().path()).await;
         let route = decision.route.map(|r| r.label.as_str()).unwrap_or("none");
-        let audit = snap.inbound.mode == Mode::Audit;
+        let audit = snap.inbound.policy.mode == Mode::Audit;
 
         let (label, reason, client_id, response) = match decision.outcome {
             Outcome::Refuse(refusal) if !audit => {
@@ -233,8 +259,8 @@ impl InboundService {
         let uri = req.uri().clone();
         let upgrade = proxy::upgrade_requested(&req);
         let headers = req.headers_mut();
-        identity::remove_spoofed(headers, &snap.inbound.forward_claims);
-        if snap.inbound.underscore_headers == UnderscoreHeaders::Drop {
+        identity::remove_spoofed(headers, &snap.inbound.policy.forward_claims);
+        if snap.inbound.policy.underscore_headers == UnderscoreHeaders::Drop {
             let dropped = header_names::drop_underscored(headers);
             if dropped > 0 {
                 tracing::debug!(
@@ -279,12 +305,12 @@ impl InboundService {
 /// then (unless anonymous) token and policy. Awaits only when an unknown `kid` makes it
 /// refresh the issuer's keys.
 pub async fn decide<'s>(
-    snap: &'s Snapshot,
+    judge: Judge<'s>,
     headers: &http::HeaderMap,
     method: &http::Method,
     raw_path: &str,
 ) -> Decision<'s> {
-    let served = match served_request::read(&snap.inbound, headers, method, raw_path) {
+    let served = match served_request::read(judge.policy, headers, method, raw_path) {
         Ok(served) => served,
         Err(refusal) => {
             return Decision {
@@ -293,7 +319,7 @@ pub async fn decide<'s>(
             };
         }
     };
-    let Some(route) = policy::find_route(&snap.inbound.routes, &served.method, &served.path) else {
+    let Some(route) = policy::find_route(&judge.policy.routes, &served.method, &served.path) else {
         return Decision {
             route: None,
             outcome: Outcome::Refuse(Refusal::NoRoute),
@@ -301,7 +327,7 @@ pub async fn decide<'s>(
     };
     let outcome = match &route.access {
         Access::Anonymous => Outcome::Anonymous,
-        Access::Require(requirement) => match authorize(snap, headers, requirement).await {
+        Access::Require(requirement) => match authorize(judge, headers, requirement).await {
             Ok(outcome) => outcome,
             Err(refusal) => Outcome::Refuse(refusal),
         },
@@ -312,16 +338,12 @@ pub async fn decide<'s>(
     }
 }
 
-async fn authorize(
-    snap: &Snapshot,
-    headers: &http::HeaderMap,
-    requirement: &Requirement,
-) -> Result<Outcome, Refusal> {
-    let token = bearer::extract(headers, snap.inbound.max_token_bytes)?;
-    let verified = verify(snap, token).await?;
-    let name = |id: IssuerId| snap.issuers[id.0].name.clone();
+async fn authorize(judge: Judge<'_>, headers: &http::HeaderMap, requirement: &Requirement) -> Result<Outcome, Refusal> {
+    let token = bearer::extract(headers, judge.policy.max_token_bytes)?;
+    let verified = verify(judge, token).await?;
+    let name = |id: IssuerId| judge.issuers[id.0].name.clone();
     policy::evaluate(requirement, verified.issuer, &verified.claims, &name).map_err(Refusal::Policy)?;
-    let identity = identity::identity_headers(&snap.inbound.forward_claims, &verified.claims)?;
+    let identity = identity::identity_headers(&judge.policy.forward_claims, &verified.claims)?;
     let client_id = ["azp", "appid"]
         .iter()
         .find_map(|c| verified.claims.get(*c).and_then(|v| v.as_str()))
@@ -330,12 +352,12 @@ async fn authorize(
 }
 
 /// Verify with the keys of the issuer the token names, and only those.
-async fn verify(snap: &Snapshot, token: &str) -> Result<Verified, Refusal> {
+async fn verify(judge: Judge<'_>, token: &str) -> Result<Verified, Refusal> {
     let unverified = jwt::parse(token)?;
-    let id = jwt::select_issuer(&unverified, &snap.issuers)?;
-    let issuer = &snap.issuers[id.0];
+    let id = jwt::select_issuer(&unverified, judge.issuers)?;
+    let issuer = &judge.issuers[id.0];
     jwt::check_algorithm(&unverified, issuer)?;
-    let cache = &snap.keys[id.0];
+    let cache = &judge.keys[id.0];
     let unavailable = || Refusal::KeysUnavailable(issuer.name.clone());
     let mut keys = cache.current().ok_or_else(unavailable)?;
     let kid = unverified.kid.as_deref();

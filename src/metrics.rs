@@ -13,6 +13,11 @@ pub struct Metrics {
     pub inbound_requests: IntCounterVec,
     /// `route`.
     pub inbound_request_duration: HistogramVec,
+    /// `protocol` (envoy_grpc, envoy_http, forward_auth), `route`, `decision`, `reason`:
+    /// decisions answered to a proxy.
+    pub decision_requests: IntCounterVec,
+    /// `protocol`.
+    pub decision_duration: HistogramVec,
     /// `reason` (underscore): client headers removed before forwarding.
     pub inbound_headers_dropped: IntCounterVec,
     /// `route`, `status`.
@@ -50,6 +55,11 @@ impl Metrics {
             "Client request headers removed before forwarding, by reason.",
             &["reason"],
         )?;
+        let decision_requests = counter(
+            "tollgate_decision_requests_total",
+            "Decisions answered to a proxy (ext_authz, auth_request, ForwardAuth) by protocol, route and decision.",
+            &["protocol", "route", "decision", "reason"],
+        )?;
         let outbound_requests = counter(
             "tollgate_outbound_requests_total",
             "Outbound requests by route and status.",
@@ -82,6 +92,17 @@ impl Metrics {
             &["route"],
         )?;
         registry.register(Box::new(inbound_request_duration.clone()))?;
+        let decision_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "tollgate_decision_duration_seconds",
+                "Time to answer a proxy's authorization question.",
+            )
+            .buckets(vec![
+                0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0,
+            ]),
+            &["protocol"],
+        )?;
+        registry.register(Box::new(decision_duration.clone()))?;
         let token_expiry = GaugeVec::new(
             Opts::new(
                 "tollgate_token_expiry_timestamp_seconds",
@@ -105,6 +126,8 @@ impl Metrics {
             inbound_requests,
             inbound_request_duration,
             inbound_headers_dropped,
+            decision_requests,
+            decision_duration,
             outbound_requests,
             token_requests,
             token_expiry,

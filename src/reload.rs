@@ -19,8 +19,9 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::config::{
-    Config, Credential, Inbound, InboundRoute, Issuer, KeySource, Outbound, OutboundRoute, ProcessEnv,
+    Config, Credential, InboundRoute, Issuer, KeySource, Outbound, OutboundRoute, ProcessEnv,
 };
+use crate::decision;
 use crate::inbound::{self, BuildContext};
 use crate::metrics::Metrics;
 use crate::outbound;
@@ -270,13 +271,15 @@ impl Reloader {
         self.note_restart_needed(new);
         describe(&mut changes, &self.current, new, changed_files);
         // Building reads files (CA bundles, system roots): off the async workers.
-        let (inbound_built, outbound_built) = {
+        let old_keys = self.current_keys();
+        let (built, outbound_built) = {
             let new = new.clone();
             let metrics = self.metrics.clone();
             let idp = self.idp.clone();
             let changed = changed_files.clone();
-            let old_in = self.services.inbound.as_ref().map(|s| s.snapshot());
+            let old_keys = old_keys.clone();
             let old_out = self.services.outbound.as_ref().map(|s| s.snapshot());
+            let (has_in, has_dec) = (self.services.inbound.is_some(), self.services.decision.is_some());
             tokio::task::spawn_blocking(move || {
                 let cx = BuildContext {
                     metrics: &metrics,
@@ -284,12 +287,15 @@ impl Reloader {
                     readiness: None,
                     changed_files: &changed,
                 };
-                let inbound = match (old_in, &new.inbound) {
-                    (Some(old), Some(section)) => Some(
-                        inbound::Snapshot::build(&new, section, Some(&old), &cx)
-                            .map(|built| (old, built))
-                            .map_err(|e| e.to_string()),
+                let (keys, fresh) = inbound::key_caches(&new, &old_keys, &cx);
+                let inbound = match (has_in, &new.inbound) {
+                    (true, Some(section)) => Some(
+                        inbound::Snapshot::build(&new, section, keys.clone()).map_err(|e| e.to_string()),
                     ),
+                    _ => None,
+                };
+                let decision = match (has_dec, &new.decision) {
+                    (true, Some(section)) => Some(decision::Snapshot::build(&new, section, keys.clone())),
                     _ => None,
                 };
                 let outbound = match (old_out, &new.outbound) {
@@ -300,16 +306,18 @@ impl Reloader {
                     ),
                     _ => None,
                 };
-                (inbound, outbound)
+                ((keys, fresh, inbound, decision), outbound)
             })
             .await
             .map_err(|e| format!("building the new configuration failed: {e}"))?
         };
+        let (keys, fresh_keys, inbound_built, decision_built) = built;
         let inbound = match (&self.services.inbound, inbound_built) {
-            (Some(service), Some(built)) => {
-                let (old, (snapshot, fresh)) = built?;
-                Some((service, old, snapshot, fresh))
-            }
+            (Some(service), Some(built)) => Some((service, built?)),
+            _ => None,
+        };
+        let decision = match (&self.services.decision, decision_built) {
+            (Some(service), Some(snapshot)) => Some((service, snapshot)),
             _ => None,
         };
         let outbound = match (&self.services.outbound, outbound_built) {
@@ -339,7 +347,7 @@ impl Reloader {
 
         // Fetch keys and tokens of new issuers and credentials before they serve.
         let mut fetches = tokio::task::JoinSet::new();
-        for cache in inbound.iter().flat_map(|(_, _, _, fresh)| fresh.iter().cloned()) {
+        for cache in fresh_keys.iter().cloned() {
             fetches.spawn(async move {
                 let _ = tokio::time::timeout(FETCH_LIMIT, cache.refresh()).await;
             });
@@ -351,22 +359,25 @@ impl Reloader {
         }
         while fetches.join_next().await.is_some() {}
 
-        if let Some((service, old, snapshot, fresh)) = inbound {
-            for cache in fresh {
-                cache.attach_readiness(
-                    self.readiness
-                        .register(format!("issuer/{}", cache.issuer()), "first signing key fetch"),
-                );
-                tokio::spawn(cache.keep_fresh(self.shutdown.clone()));
-            }
-            for cache in &old.keys {
-                if !snapshot.keys.iter().any(|k| Arc::ptr_eq(k, cache)) {
-                    cache.retire();
-                    if !snapshot.issuers.iter().any(|i| i.name == cache.issuer()) {
-                        self.readiness.unregister(&format!("issuer/{}", cache.issuer()));
-                    }
+        for cache in fresh_keys {
+            cache.attach_readiness(
+                self.readiness
+                    .register(format!("issuer/{}", cache.issuer()), "first signing key fetch"),
+            );
+            tokio::spawn(cache.keep_fresh(self.shutdown.clone()));
+        }
+        for cache in &old_keys {
+            if !keys.iter().any(|k| Arc::ptr_eq(k, cache)) {
+                cache.retire();
+                if !new.issuers.iter().any(|i| i.name == cache.issuer()) {
+                    self.readiness.unregister(&format!("issuer/{}", cache.issuer()));
                 }
             }
+        }
+        if let Some((service, snapshot)) = inbound {
+            service.store(snapshot);
+        }
+        if let Some((service, snapshot)) = decision {
             service.store(snapshot);
         }
         if let Some((service, old, snapshot, fresh)) = outbound {
@@ -395,6 +406,18 @@ impl Reloader {
         Ok(changes)
     }
 
+    /// The issuers' key caches in use (shared by inbound and the decision listener).
+    fn current_keys(&self) -> Vec<Arc<crate::inbound::jwks::KeyCache>> {
+        if let Some(service) = &self.services.inbound {
+            return service.snapshot().keys.clone();
+        }
+        self.services
+            .decision
+            .as_ref()
+            .map(|s| s.snapshot().keys.clone())
+            .unwrap_or_default()
+    }
+
     /// Listeners are bound once: a changed address or an added/removed section waits for
     /// a restart.
     fn note_restart_needed(&self, new: &Config) {
@@ -415,6 +438,18 @@ impl Reloader {
             (None, None) => {}
             _ => needs.push("inbound (section added or removed)"),
         }
+        match (&old.decision, &new.decision) {
+            (Some(a), Some(b)) => {
+                if a.listen != b.listen {
+                    needs.push("decision.listen");
+                }
+                if a.tls != b.tls {
+                    needs.push("decision.tls");
+                }
+            }
+            (None, None) => {}
+            _ => needs.push("decision (section added or removed)"),
+        }
         match (&old.outbound, &new.outbound) {
             (Some(a), Some(b)) if a.listen != b.listen => needs.push("outbound.listen"),
             (Some(_), Some(_)) | (None, None) => {}
@@ -427,6 +462,7 @@ impl Reloader {
             (
                 c.admin.as_ref().map(|a| a.limits),
                 c.inbound.as_ref().map(|i| i.limits),
+                c.decision.as_ref().map(|d| d.limits),
                 c.outbound.as_ref().map(|o| o.limits),
             )
         };
@@ -448,7 +484,14 @@ fn describe(changes: &mut Changes, old: &Config, new: &Config, changed_files: &H
     fn inbound_routes(c: &Config) -> Vec<(&str, &InboundRoute)> {
         c.inbound
             .iter()
-            .flat_map(|i| &i.routes)
+            .flat_map(|i| &i.policy.routes)
+            .map(|r| (r.label.as_str(), r))
+            .collect()
+    }
+    fn decision_routes(c: &Config) -> Vec<(&str, &InboundRoute)> {
+        c.decision
+            .iter()
+            .flat_map(|d| &d.policy.routes)
             .map(|r| (r.label.as_str(), r))
             .collect()
     }
@@ -480,6 +523,13 @@ fn describe(changes: &mut Changes, old: &Config, new: &Config, changed_files: &H
     );
     diff(
         changes,
+        "decision routes",
+        &decision_routes(old),
+        &decision_routes(new),
+        |_| false,
+    );
+    diff(
+        changes,
         "outbound routes",
         &outbound_routes(old),
         &outbound_routes(new),
@@ -501,9 +551,17 @@ fn describe(changes: &mut Changes, old: &Config, new: &Config, changed_files: &H
     );
     // The sections without their routes and credentials (listed above).
     let inbound_settings = |c: &Config| {
-        c.inbound.as_ref().map(|i| Inbound {
-            routes: Vec::new(),
-            ..i.clone()
+        c.inbound.as_ref().map(|i| {
+            let mut i = i.clone();
+            i.policy.routes.clear();
+            i
+        })
+    };
+    let decision_settings = |c: &Config| {
+        c.decision.as_ref().map(|d| {
+            let mut d = d.clone();
+            d.policy.routes.clear();
+            d
         })
     };
     let outbound_settings = |c: &Config| {
@@ -515,6 +573,9 @@ fn describe(changes: &mut Changes, old: &Config, new: &Config, changed_files: &H
     };
     if inbound_settings(old) != inbound_settings(new) {
         changes.parts.push("inbound settings changed".into());
+    }
+    if decision_settings(old) != decision_settings(new) {
+        changes.parts.push("decision settings changed".into());
     }
     if outbound_settings(old) != outbound_settings(new) {
         changes.parts.push("outbound settings changed".into());

@@ -9,6 +9,7 @@ use tokio::task::JoinSet;
 
 use crate::admin::Admin;
 use crate::config::Config;
+use crate::decision::{self, DecisionService};
 use crate::inbound::{self, BuildContext, InboundService};
 use crate::metrics::{Metrics, MetricsError};
 use crate::outbound::{self, OutboundService};
@@ -40,6 +41,7 @@ pub enum RunError {
 pub struct Started {
     pub admin: Option<SocketAddr>,
     pub inbound: Option<SocketAddr>,
+    pub decision: Option<SocketAddr>,
     pub outbound: Option<SocketAddr>,
     pub metrics: Metrics,
     pub readiness: Readiness,
@@ -57,6 +59,7 @@ pub struct Started {
 #[derive(Clone, Default)]
 pub struct Services {
     pub inbound: Option<Arc<InboundService>>,
+    pub decision: Option<Arc<DecisionService>>,
     /// The inbound listener's certificate, when it terminates TLS.
     pub inbound_cert: Option<Arc<server::ServerCert>>,
     pub outbound: Option<Arc<OutboundService>>,
@@ -119,13 +122,20 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
         changed_files: &no_changes,
     };
     let mut services = Services::default();
+    // One key cache per issuer, shared by inbound and the decision listener.
+    let keys = if config.inbound.is_some() || config.decision.is_some() {
+        let (keys, fresh) = inbound::key_caches(&config, &[], &cx);
+        for cache in fresh {
+            tasks.spawn(cache.keep_fresh(shutdown.clone()));
+        }
+        keys
+    } else {
+        Vec::new()
+    };
     let inbound = match &config.inbound {
         None => None,
         Some(inbound) => {
-            let (snapshot, fresh) = inbound::Snapshot::build(&config, inbound, None, &cx)?;
-            for cache in fresh {
-                tasks.spawn(cache.keep_fresh(shutdown.clone()));
-            }
+            let snapshot = inbound::Snapshot::build(&config, inbound, keys.clone())?;
             let service = Arc::new(InboundService::new(
                 snapshot,
                 Proxy::new(None, inbound.limits.upstream_connect_timeout)?,
@@ -156,6 +166,35 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
             )
             .await?;
             tracing::info!(listen = %addr, upstream = %inbound.upstream, tls = with_tls, "inbound listening");
+            Some(addr)
+        }
+    };
+    let decision = match &config.decision {
+        None => None,
+        Some(section) => {
+            let snapshot = decision::Snapshot::build(&config, section, keys.clone());
+            let service = Arc::new(DecisionService::new(snapshot, metrics.clone()));
+            services.decision = Some(service.clone());
+            let tls = match &section.tls {
+                Some(t) => Some(server::tls_acceptor(&t.cert_file, &t.key_file)?),
+                None => None,
+            };
+            let with_tls = tls.is_some();
+            let make = move |_conn| {
+                let service = service.clone();
+                service_fn(move |req| service.clone().handle(req))
+            };
+            let addr = listen(
+                &mut tasks,
+                "decision",
+                section.listen,
+                tls,
+                make,
+                &shutdown,
+                (&config, &section.limits),
+            )
+            .await?;
+            tracing::info!(listen = %addr, tls = with_tls, routes = section.policy.routes.len(), "decision listening");
             Some(addr)
         }
     };
@@ -190,6 +229,7 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
     Ok(Started {
         admin,
         inbound,
+        decision,
         outbound,
         metrics,
         readiness,

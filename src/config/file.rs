@@ -15,8 +15,44 @@ pub struct FileConfig {
     #[serde(default)]
     pub issuers: BTreeMap<String, FileIssuer>,
     pub inbound: Option<FileInbound>,
+    pub decision: Option<FileDecision>,
     pub outbound: Option<FileOutbound>,
     pub limits: Option<FileLimits>,
+}
+
+/// `decision:`: inbound's policy keys, a listener, and no upstream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDecision {
+    pub listen: String,
+    pub limits: Option<FileLimits>,
+    pub tls: Option<FileTls>,
+    #[serde(default)]
+    pub allow_plaintext_non_loopback: bool,
+    #[serde(default)]
+    pub mode: FileMode,
+    #[serde(default)]
+    pub forward_claims: BTreeMap<String, String>,
+    pub max_token_bytes: Option<usize>,
+    #[serde(default)]
+    pub path_case: FilePathCase,
+    #[serde(default)]
+    pub method_override: FileMethodOverride,
+    #[serde(default)]
+    pub underscore_headers: FileUnderscoreHeaders,
+    #[serde(default)]
+    pub routes: Vec<FileInboundRoute>,
+}
+
+/// The policy keys of `inbound` or `decision`, gathered for one validation.
+pub struct FilePolicy {
+    pub mode: FileMode,
+    pub forward_claims: BTreeMap<String, String>,
+    pub max_token_bytes: Option<usize>,
+    pub path_case: FilePathCase,
+    pub method_override: FileMethodOverride,
+    pub underscore_headers: FileUnderscoreHeaders,
+    pub routes: Vec<FileInboundRoute>,
 }
 
 /// `limits:` at the top level, or under `admin`, `inbound`, `outbound` (overriding one

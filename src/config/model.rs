@@ -22,6 +22,7 @@ pub struct Config {
     pub source_sha256: [u8; 32],
     pub issuers: Vec<Issuer>,
     pub inbound: Option<Inbound>,
+    pub decision: Option<Decision>,
     pub outbound: Option<Outbound>,
 }
 
@@ -107,8 +108,24 @@ pub struct Inbound {
     pub upstream: Url,
     pub upstream_protocol: Option<UpstreamProtocol>,
     pub upstream_timeout: Duration,
-    pub mode: Mode,
     pub strip_authorization: bool,
+    pub policy: Policy,
+}
+
+/// The decision listener: inbound's policy, answered to a proxy that forwards itself
+/// (Envoy/Istio ext_authz, nginx `auth_request`, Traefik `ForwardAuth`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub listen: SocketAddr,
+    pub limits: Limits,
+    pub tls: Option<TlsFiles>,
+    pub policy: Policy,
+}
+
+/// How requests are judged: shared by `inbound` and `decision`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub mode: Mode,
     pub forward_claims: Vec<ForwardClaim>,
     pub max_token_bytes: usize,
     /// How route prefixes compare with the request path's segment names.

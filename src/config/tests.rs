@@ -71,9 +71,9 @@ fn the_contract_example_shape_is_accepted() {
     );
     let config = load(&yaml).expect("valid");
     let inbound = config.inbound.expect("inbound");
-    assert_eq!(inbound.routes.len(), 2);
-    assert_eq!(inbound.routes[0].label, "0");
-    assert_eq!(inbound.routes[1].label, "read");
+    assert_eq!(inbound.policy.routes.len(), 2);
+    assert_eq!(inbound.policy.routes[0].label, "0");
+    assert_eq!(inbound.policy.routes[1].label, "read");
     assert_eq!(
         config.outbound.expect("outbound").routes[0].credential,
         CredentialId(0)
@@ -603,9 +603,9 @@ fn request_confusion_settings_default_to_the_safe_readings() {
     ))
     .unwrap();
     let inbound = config.inbound.unwrap();
-    assert_eq!(inbound.path_case, crate::served_path::PathCase::Insensitive);
-    assert_eq!(inbound.method_override, MethodOverride::Refuse);
-    assert_eq!(inbound.underscore_headers, UnderscoreHeaders::Drop);
+    assert_eq!(inbound.policy.path_case, crate::served_path::PathCase::Insensitive);
+    assert_eq!(inbound.policy.method_override, MethodOverride::Refuse);
+    assert_eq!(inbound.policy.underscore_headers, UnderscoreHeaders::Drop);
 }
 
 #[test]

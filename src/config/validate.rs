@@ -90,6 +90,12 @@ pub(super) fn validate(
         inbound.limits = own;
         Some(inbound)
     });
+    let decision = file.decision.and_then(|mut d| {
+        let own = check.limits(&root.key("decision").key("limits"), d.limits.take(), &limits);
+        let mut decision = check.decision(&root.key("decision"), d, &issuer_names)?;
+        decision.limits = own;
+        Some(decision)
+    });
     let outbound = file.outbound.and_then(|mut o| {
         let own = check.limits(&root.key("outbound").key("limits"), o.limits.take(), &limits);
         let mut outbound = check.outbound(&root.key("outbound"), o)?;
@@ -105,6 +111,7 @@ pub(super) fn validate(
             source_sha256: [0; 32],
             issuers,
             inbound,
+            decision,
             outbound,
         })
     } else {

@@ -15,6 +15,9 @@ pub enum Refusal {
     Path(PathError),
     #[error("{0}")]
     MethodOverride(OverrideError),
+    /// The decision listener was not told the original request properly.
+    #[error("{0}")]
+    Original(&'static str),
     #[error("header names with `_` are refused here (`{0}`): send `-` instead")]
     UnderscoreHeader(String),
     #[error("{0}")]
@@ -44,6 +47,7 @@ impl Refusal {
             Refusal::Path(_) => "bad_path",
             Refusal::MethodOverride(_) => "method_override",
             Refusal::UnderscoreHeader(_) => "underscore_header",
+            Refusal::Original(_) => "no_original_request",
             Refusal::MalformedAuthorization(_) => "malformed_authorization",
             Refusal::MissingToken => "no_token",
             Refusal::Token(e) => e.reason(),
@@ -59,6 +63,7 @@ impl Refusal {
             Refusal::Path(_)
             | Refusal::MethodOverride(_)
             | Refusal::UnderscoreHeader(_)
+            | Refusal::Original(_)
             | Refusal::MalformedAuthorization(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             // RFC 6750 §3.1: no error code in the challenge when the request carried no
             // token at all; the JSON body still names the case.

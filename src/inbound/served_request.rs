@@ -7,7 +7,7 @@ use http::{HeaderMap, Method};
 
 use super::Refusal;
 use super::{header_names, method_override};
-use crate::config::Inbound;
+use crate::config::Policy;
 use crate::served_path::ServedPath;
 
 /// What the route is chosen with.
@@ -17,19 +17,19 @@ pub struct ServedRequest {
     pub path: ServedPath,
 }
 
-/// Read `method raw_path` with `headers` under `inbound`'s rules; a refusal (400) when the
+/// Read `method raw_path` with `headers` under `policy`'s rules; a refusal (400) when the
 /// service could read the request differently from tollgate.
 pub fn read(
-    inbound: &Inbound,
+    policy: &Policy,
     headers: &HeaderMap,
     method: &Method,
     raw_path: &str,
 ) -> Result<ServedRequest, Refusal> {
-    let path = ServedPath::parse(raw_path, inbound.path_case).map_err(Refusal::Path)?;
-    if let Some(name) = header_names::refused(headers, inbound.underscore_headers) {
+    let path = ServedPath::parse(raw_path, policy.path_case).map_err(Refusal::Path)?;
+    if let Some(name) = header_names::refused(headers, policy.underscore_headers) {
         return Err(Refusal::UnderscoreHeader(name.chars().take(64).collect()));
     }
-    let method = method_override::effective_method(headers, method, inbound.method_override)
+    let method = method_override::effective_method(headers, method, policy.method_override)
         .map_err(Refusal::MethodOverride)?;
     Ok(ServedRequest { method, path })
 }

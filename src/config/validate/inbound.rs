@@ -6,11 +6,11 @@ use std::time::Duration;
 use http::{HeaderName, Method};
 
 use super::super::file::{
-    FileInbound, FileInboundRoute, FileMethodOverride, FileMode, FileRequirement, FileUnderscoreHeaders,
+    FileDecision, FileInbound, FileInboundRoute, FileMethodOverride, FilePolicy, FileMode, FileRequirement, FileUnderscoreHeaders,
     FileUpstreamProtocol, OneOrMany,
 };
 use super::super::model::{
-    Access, ClaimRequirement, ForwardClaim, Inbound, InboundRoute, IssuerId, MethodOverride, Mode,
+    Access, ClaimRequirement, Decision, ForwardClaim, Inbound, Policy, InboundRoute, IssuerId, MethodOverride, Mode,
     PathPrefix, Requirement, TlsFiles, UnderscoreHeaders, UpstreamProtocol,
 };
 use super::super::source::KeyPath;
@@ -67,16 +67,24 @@ impl Check<'_> {
             cert_file: self.file_path(&t.cert_file),
             key_file: self.file_path(&t.key_file),
         });
-        let max_token_bytes = file.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
-        if max_token_bytes < 256 {
-            self.err(&path.key("max_token_bytes"), "must be at least 256");
-        }
-        let forward_claims = self.forward_claims(&path.key("forward_claims"), file.forward_claims);
-        let routes = self.inbound_routes(&path.key("routes"), file.routes, issuers);
+        let policy = self.policy(
+            path,
+            FilePolicy {
+                mode: file.mode,
+                forward_claims: file.forward_claims,
+                max_token_bytes: file.max_token_bytes,
+                path_case: file.path_case,
+                method_override: file.method_override,
+                underscore_headers: file.underscore_headers,
+                routes: file.routes,
+            },
+            issuers,
+        );
         if self.errors.len() > before {
             return None;
         }
         Some(Inbound {
+            policy: policy?,
             listen: listen?,
             limits: Default::default(),
             tls,
@@ -89,11 +97,72 @@ impl Check<'_> {
                 .upstream_timeout_seconds
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_UPSTREAM_TIMEOUT),
+            strip_authorization: file.strip_authorization,
+        })
+    }
+
+    /// The decision listener: a listen address, optional TLS, and inbound's policy. A
+    /// non-loopback address needs TLS or an explicit `allow_plaintext_non_loopback`: the
+    /// listener believes what it is told about the original request.
+    pub(super) fn decision(&mut self, path: &KeyPath, file: FileDecision, issuers: &[String]) -> Option<Decision> {
+        let before = self.errors.len();
+        let listen = self.listen(&path.key("listen"), &file.listen);
+        let tls = file.tls.map(|t| TlsFiles {
+            cert_file: self.file_path(&t.cert_file),
+            key_file: self.file_path(&t.key_file),
+        });
+        if let Some(addr) = listen
+            && !addr.ip().is_loopback()
+            && tls.is_none()
+            && !file.allow_plaintext_non_loopback
+        {
+            self.err(
+                &path.key("listen"),
+                format!(
+                    "`{addr}` is not a loopback address: the decision listener trusts what it is told about the original request, so give it `tls`, or set `allow_plaintext_non_loopback: true` once only the proxy can reach it (a NetworkPolicy)"
+                ),
+            );
+        }
+        let policy = self.policy(
+            path,
+            FilePolicy {
+                mode: file.mode,
+                forward_claims: file.forward_claims,
+                max_token_bytes: file.max_token_bytes,
+                path_case: file.path_case,
+                method_override: file.method_override,
+                underscore_headers: file.underscore_headers,
+                routes: file.routes,
+            },
+            issuers,
+        );
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Decision {
+            listen: listen?,
+            limits: Default::default(),
+            tls,
+            policy: policy?,
+        })
+    }
+
+    fn policy(&mut self, path: &KeyPath, file: FilePolicy, issuers: &[String]) -> Option<Policy> {
+        let before = self.errors.len();
+        let max_token_bytes = file.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
+        if max_token_bytes < 256 {
+            self.err(&path.key("max_token_bytes"), "must be at least 256");
+        }
+        let forward_claims = self.forward_claims(&path.key("forward_claims"), file.forward_claims);
+        let routes = self.inbound_routes(&path.key("routes"), file.routes, issuers);
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Policy {
             mode: match file.mode {
                 FileMode::Enforce => Mode::Enforce,
                 FileMode::Audit => Mode::Audit,
             },
-            strip_authorization: file.strip_authorization,
             forward_claims,
             max_token_bytes,
             path_case: file.path_case.into(),
