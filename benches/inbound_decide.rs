@@ -176,13 +176,18 @@ fn inbound_decide(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("inbound_decide");
     for (name, snapshot, h, method, expect) in cases {
-        let got = b.runtime.block_on(decide(snapshot.judge(), h, method, "/orders/7?x=1"));
+        let got = b
+            .runtime
+            .block_on(decide(snapshot.judge(), h, method, "/orders/7?x=1"));
         assert_eq!(outcome_name(&got.outcome), expect, "{name}");
         group.bench_function(name, |bench| {
             bench.iter(|| {
-                let d =
-                    b.runtime
-                        .block_on(decide(snapshot.judge(), std::hint::black_box(h), method, "/orders/7?x=1"));
+                let d = b.runtime.block_on(decide(
+                    snapshot.judge(),
+                    std::hint::black_box(h),
+                    method,
+                    "/orders/7?x=1",
+                ));
                 std::hint::black_box(outcome_name(&d.outcome))
             })
         });

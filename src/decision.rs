@@ -1,9 +1,10 @@
 //! The decision listener: inbound's policy answered to a proxy that forwards the request
-//! itself. Each protocol (Envoy HTTP ext_authz, nginx `auth_request` / Traefik
+//! itself. Each protocol (Envoy gRPC and HTTP ext_authz, nginx `auth_request` / Traefik
 //! `ForwardAuth`) translates its request into the original method, path and headers,
 //! asks [`crate::inbound::decide`] (the very function inbound forwards with), and turns
 //! the outcome into its own reply. This listener never forwards a request.
 
+mod envoy_grpc;
 mod envoy_http;
 mod forward_auth;
 
@@ -56,7 +57,11 @@ pub struct DecisionService {
 // === impl Snapshot ===
 
 impl Snapshot {
-    pub fn build(config: &crate::config::Config, decision: &DecisionSection, keys: Vec<Arc<KeyCache>>) -> Self {
+    pub fn build(
+        config: &crate::config::Config,
+        decision: &DecisionSection,
+        keys: Vec<Arc<KeyCache>>,
+    ) -> Self {
         Snapshot {
             decision: decision.clone(),
             issuers: config.issuers.clone(),
@@ -99,7 +104,19 @@ impl DecisionService {
         let envoy_rest = path
             .strip_prefix(envoy_http::PREFIX)
             .filter(|rest| rest.is_empty() || rest.starts_with('/'));
-        let response = if let Some(rest) = envoy_rest {
+        let response = if path == envoy_grpc::PATH {
+            let server =
+                envoy_types::ext_authz::v3::pb::AuthorizationServer::new(envoy_grpc::Checker(self.clone()));
+            let res = tonic::codegen::Service::call(&mut server.clone(), req).await;
+            match res {
+                Ok(res) => res.map(|body| {
+                    use http_body_util::BodyExt;
+                    body.map_err(|status| Box::new(status) as crate::proxy::BoxError)
+                        .boxed_unsync()
+                }),
+                Err(never) => match never {},
+            }
+        } else if let Some(rest) = envoy_rest {
             let target = envoy_http::original_target(rest, req.uri().query());
             let original = Original {
                 method: req.method().clone(),
@@ -131,7 +148,13 @@ impl DecisionService {
     }
 
     /// Decide for `original` exactly as inbound would, then log and count.
-    async fn judge(&self, snap: &Snapshot, original: &Original<'_>, protocol: &'static str, started: Instant) -> Answer {
+    async fn judge(
+        &self,
+        snap: &Snapshot,
+        original: &Original<'_>,
+        protocol: &'static str,
+        started: Instant,
+    ) -> Answer {
         let path = original.target.split(['?', '#']).next().unwrap_or_default();
         let decision = inbound::decide(snap.judge(), original.headers, &original.method, path).await;
         let route = decision.route.map(|r| r.label.as_str()).unwrap_or("none");
@@ -141,10 +164,23 @@ impl DecisionService {
             Outcome::Refuse(refusal) if !audit => ("deny", refusal.reason(), None, Answer::Deny(refusal)),
             Outcome::Refuse(refusal) => {
                 tracing::warn!(target: "tollgate::audit", side = "decision", route, reason = refusal.reason(), detail = %refusal, "would deny");
-                ("would_deny", refusal.reason(), None, Answer::Allow(identity(forward, Vec::new())))
+                (
+                    "would_deny",
+                    refusal.reason(),
+                    None,
+                    Answer::Allow(identity(forward, Vec::new())),
+                )
             }
-            Outcome::Anonymous => ("anonymous", "none", None, Answer::Allow(identity(forward, Vec::new()))),
-            Outcome::Allow { identity: set, client_id } => ("allow", "ok", client_id, Answer::Allow(identity(forward, set))),
+            Outcome::Anonymous => (
+                "anonymous",
+                "none",
+                None,
+                Answer::Allow(identity(forward, Vec::new())),
+            ),
+            Outcome::Allow {
+                identity: set,
+                client_id,
+            } => ("allow", "ok", client_id, Answer::Allow(identity(forward, set))),
         };
         self.count(protocol, route, label, reason, started);
         tracing::info!(

@@ -4,7 +4,7 @@
 //! counts and renders.
 
 mod bearer;
-mod header_names;
+pub mod header_names;
 mod identity;
 pub mod jwks;
 pub mod jwt;
@@ -338,7 +338,11 @@ pub async fn decide<'s>(
     }
 }
 
-async fn authorize(judge: Judge<'_>, headers: &http::HeaderMap, requirement: &Requirement) -> Result<Outcome, Refusal> {
+async fn authorize(
+    judge: Judge<'_>,
+    headers: &http::HeaderMap,
+    requirement: &Requirement,
+) -> Result<Outcome, Refusal> {
     let token = bearer::extract(headers, judge.policy.max_token_bytes)?;
     let verified = verify(judge, token).await?;
     let name = |id: IssuerId| judge.issuers[id.0].name.clone();

@@ -289,9 +289,9 @@ impl Reloader {
                 };
                 let (keys, fresh) = inbound::key_caches(&new, &old_keys, &cx);
                 let inbound = match (has_in, &new.inbound) {
-                    (true, Some(section)) => Some(
-                        inbound::Snapshot::build(&new, section, keys.clone()).map_err(|e| e.to_string()),
-                    ),
+                    (true, Some(section)) => {
+                        Some(inbound::Snapshot::build(&new, section, keys.clone()).map_err(|e| e.to_string()))
+                    }
                     _ => None,
                 };
                 let decision = match (has_dec, &new.decision) {
@@ -347,7 +347,8 @@ impl Reloader {
 
         // Fetch keys and tokens of new issuers and credentials before they serve.
         let mut fetches = tokio::task::JoinSet::new();
-        for cache in fresh_keys.iter().cloned() {
+        for cache in &fresh_keys {
+            let cache = cache.clone();
             fetches.spawn(async move {
                 let _ = tokio::time::timeout(FETCH_LIMIT, cache.refresh()).await;
             });

@@ -603,7 +603,10 @@ fn request_confusion_settings_default_to_the_safe_readings() {
     ))
     .unwrap();
     let inbound = config.inbound.unwrap();
-    assert_eq!(inbound.policy.path_case, crate::served_path::PathCase::Insensitive);
+    assert_eq!(
+        inbound.policy.path_case,
+        crate::served_path::PathCase::Insensitive
+    );
     assert_eq!(inbound.policy.method_override, MethodOverride::Refuse);
     assert_eq!(inbound.policy.underscore_headers, UnderscoreHeaders::Drop);
 }

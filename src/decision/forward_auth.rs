@@ -35,7 +35,11 @@ pub fn original(headers: &HeaderMap) -> Result<Original<'_>, Refusal> {
 }
 
 /// The one value the present `names` agree on, read through `read`.
-fn agreed(headers: &HeaderMap, names: &[&str], read: fn(&str) -> Option<String>) -> Result<Option<String>, Refusal> {
+fn agreed(
+    headers: &HeaderMap,
+    names: &[&str],
+    read: fn(&str) -> Option<String>,
+) -> Result<Option<String>, Refusal> {
     let mut found: Option<String> = None;
     for name in names {
         let mut values = headers.get_all(*name).iter();
@@ -65,7 +69,10 @@ fn uri_of(value: &str) -> Option<String> {
     }
     let uri: http::Uri = value.parse().ok()?;
     uri.scheme()?;
-    Some(uri.path_and_query().map_or_else(|| "/".to_string(), |p| p.as_str().to_string()))
+    Some(
+        uri.path_and_query()
+            .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
+    )
 }
 
 pub fn reply(answer: Answer) -> Response<Body> {
@@ -119,12 +126,27 @@ mod tests {
         for pairs in [
             &[("x-original-method", "GET")][..],
             &[("x-original-uri", "/a")][..],
-            &[("x-original-uri", "/a"), ("x-forwarded-uri", "/public"), ("x-original-method", "GET")][..],
-            &[("x-original-uri", "/a"), ("x-original-method", "GET"), ("x-forwarded-method", "DELETE")][..],
-            &[("x-original-uri", "/a"), ("x-original-uri", "/b"), ("x-original-method", "GET")][..],
+            &[
+                ("x-original-uri", "/a"),
+                ("x-forwarded-uri", "/public"),
+                ("x-original-method", "GET"),
+            ][..],
+            &[
+                ("x-original-uri", "/a"),
+                ("x-original-method", "GET"),
+                ("x-forwarded-method", "DELETE"),
+            ][..],
+            &[
+                ("x-original-uri", "/a"),
+                ("x-original-uri", "/b"),
+                ("x-original-method", "GET"),
+            ][..],
             &[("x-original-url", "not a url"), ("x-original-method", "GET")][..],
         ] {
-            assert!(matches!(original(&headers(pairs)), Err(Refusal::Original(_))), "{pairs:?}");
+            assert!(
+                matches!(original(&headers(pairs)), Err(Refusal::Original(_))),
+                "{pairs:?}"
+            );
         }
     }
 }

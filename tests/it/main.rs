@@ -1,6 +1,7 @@
 //! One integration binary: real processes and listeners on 127.0.0.1, spoken to over HTTP.
 
 mod check;
+mod decision;
 mod demo;
 mod explain;
 mod inbound;

@@ -6,12 +6,12 @@ use std::time::Duration;
 use http::{HeaderName, Method};
 
 use super::super::file::{
-    FileDecision, FileInbound, FileInboundRoute, FileMethodOverride, FilePolicy, FileMode, FileRequirement, FileUnderscoreHeaders,
-    FileUpstreamProtocol, OneOrMany,
+    FileDecision, FileInbound, FileInboundRoute, FileMethodOverride, FileMode, FilePolicy, FileRequirement,
+    FileUnderscoreHeaders, FileUpstreamProtocol, OneOrMany,
 };
 use super::super::model::{
-    Access, ClaimRequirement, Decision, ForwardClaim, Inbound, Policy, InboundRoute, IssuerId, MethodOverride, Mode,
-    PathPrefix, Requirement, TlsFiles, UnderscoreHeaders, UpstreamProtocol,
+    Access, ClaimRequirement, Decision, ForwardClaim, Inbound, InboundRoute, IssuerId, MethodOverride, Mode,
+    PathPrefix, Policy, Requirement, TlsFiles, UnderscoreHeaders, UpstreamProtocol,
 };
 use super::super::source::KeyPath;
 use super::{Check, UrlRule, route_label};
@@ -104,7 +104,12 @@ impl Check<'_> {
     /// The decision listener: a listen address, optional TLS, and inbound's policy. A
     /// non-loopback address needs TLS or an explicit `allow_plaintext_non_loopback`: the
     /// listener believes what it is told about the original request.
-    pub(super) fn decision(&mut self, path: &KeyPath, file: FileDecision, issuers: &[String]) -> Option<Decision> {
+    pub(super) fn decision(
+        &mut self,
+        path: &KeyPath,
+        file: FileDecision,
+        issuers: &[String],
+    ) -> Option<Decision> {
         let before = self.errors.len();
         let listen = self.listen(&path.key("listen"), &file.listen);
         let tls = file.tls.map(|t| TlsFiles {

@@ -11,6 +11,7 @@ use tollgate::sidecar;
 
 pub struct Tollgate {
     pub inbound: SocketAddr,
+    pub decision: Option<SocketAddr>,
     pub outbound: Option<SocketAddr>,
     pub admin: SocketAddr,
     pub readiness: Readiness,
@@ -48,6 +49,7 @@ impl Tollgate {
         let t = Tollgate {
             // Outbound-only configs have no inbound listener: an address nothing listens on.
             inbound: started.inbound.unwrap_or_else(|| "127.0.0.1:9".parse().unwrap()),
+            decision: started.decision,
             outbound: started.outbound,
             admin: started.admin.expect("admin listener"),
             readiness: started.readiness.clone(),
