@@ -334,3 +334,38 @@ fn a_plaintext_decision_listener_off_loopback_needs_an_explicit_yes() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_swaps_the_decision_policy() {
+    let issuer = DevIssuer::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tollgate.yaml");
+    let text = |role: &str| {
+        format!("reload:\n  poll_interval_seconds: 1\n{}", config(&issuer, &upstream, "")).replace("Admin.Write", role)
+    };
+    std::fs::write(&path, text("Admin.Write")).unwrap();
+    let t = Tollgate::start_file(&path).await;
+    let token = issuer.token(app_claims(AUD, CERT_CLIENT, "2", &["Orders.Read"], TENANT));
+    let http = reqwest::Client::new();
+    let status = || async {
+        http.get(format!("http://{}/auth", t.decision.unwrap()))
+            .bearer_auth(&token)
+            .header("X-Original-Method", "GET")
+            .header("X-Original-URI", "/admin/x")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status().await, 403);
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text("Orders.Read")).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    let start = std::time::Instant::now();
+    while status().await != 200 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "the reload never reached the decision listener");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -8,6 +8,7 @@ mod inbound;
 mod interop;
 mod limits;
 mod outbound;
+mod proxies;
 mod readme;
 mod refusals;
 mod reload;

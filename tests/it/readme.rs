@@ -26,6 +26,15 @@ inbound:
     - zz: 1
       match: { path_prefix: /a, zz: 1 }
       require: { roles_any: [a], zz: 1 }
+decision:
+  zz: 1
+  listen: "127.0.0.1:5"
+  limits: { zz: 1 }
+  tls: { cert_file: a, key_file: b, zz: 1 }
+  routes:
+    - zz: 1
+      match: { path_prefix: /a, zz: 1 }
+      require: { roles_any: [a], zz: 1 }
 outbound:
   zz: 1
   listen: "127.0.0.1:4"
@@ -113,11 +122,15 @@ fn the_readme_configuration_reference_names_every_key_of_the_model() {
         .expect("README has a `## Configuration reference` section");
     // A listener's `limits` holds the keys of the top-level `limits`, documented once.
     let documented = |k: &str| {
-        let shared = ["admin.limits.", "inbound.limits.", "outbound.limits."]
+        let shared = ["admin.limits.", "inbound.limits.", "outbound.limits.", "decision.limits."]
             .iter()
             .find_map(|p| k.strip_prefix(p))
             .map(|rest| format!("limits.{rest}"));
-        reference.contains(&format!("`{k}`")) || shared.is_some_and(|s| reference.contains(&format!("`{s}`")))
+        // `decision` takes inbound's policy keys, documented once under `inbound`.
+        let twin = k.strip_prefix("decision.").map(|rest| format!("inbound.{rest}"));
+        reference.contains(&format!("`{k}`"))
+            || shared.is_some_and(|s| reference.contains(&format!("`{s}`")))
+            || twin.is_some_and(|t| reference.contains(&format!("`{t}`")))
     };
     let missing: Vec<&String> = keys.iter().filter(|k| !documented(k)).collect();
     assert!(

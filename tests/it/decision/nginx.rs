@@ -32,9 +32,14 @@ fn nginx_binary() -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-/// The configuration the README shows, with loopback ports filled in.
+/// `deploy/proxies/nginx.conf` (the snippet the README shows) in a server on loopback,
+/// its ports replaced by the test's.
 fn config(dir: &Path, listen: SocketAddr, decision: SocketAddr, upstream: SocketAddr) -> String {
     let d = dir.display();
+    let snippet = std::fs::read_to_string(crate::support::repo_path("deploy/proxies/nginx.conf"))
+        .expect("deploy/proxies/nginx.conf")
+        .replace("127.0.0.1:9191", &decision.to_string())
+        .replace("127.0.0.1:8081", &upstream.to_string());
     format!(
         r#"daemon off;
 master_process off;
@@ -51,24 +56,7 @@ http {{
   scgi_temp_path {d}/scgi;
   server {{
     listen {listen};
-    location / {{
-      auth_request /_tollgate;
-      auth_request_set $client_id $upstream_http_x_client_id;
-      auth_request_set $client_roles $upstream_http_x_client_roles;
-      auth_request_set $tollgate_challenge $upstream_http_www_authenticate;
-      add_header WWW-Authenticate $tollgate_challenge always;
-      proxy_set_header X-Client-Id $client_id;
-      proxy_set_header X-Client-Roles $client_roles;
-      proxy_pass http://{upstream};
-    }}
-    location = /_tollgate {{
-      internal;
-      proxy_pass http://{decision}/auth;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI $request_uri;
-      proxy_set_header X-Original-Method $request_method;
-    }}
+{snippet}
   }}
 }}
 "#
