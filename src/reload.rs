@@ -278,6 +278,8 @@ impl Reloader {
             let old_in = self.services.inbound.as_ref().map(|s| s.snapshot());
             let old_out = self.services.outbound.as_ref().map(|s| s.snapshot());
             tokio::task::spawn_blocking(move || {
+                // A new https URL in an image without a CA bundle: refuse, old config serves.
+                crate::trust::require_for(&new).map_err(|e| e.to_string())?;
                 let cx = BuildContext {
                     metrics: &metrics,
                     http: &idp,
@@ -300,10 +302,10 @@ impl Reloader {
                     ),
                     _ => None,
                 };
-                (inbound, outbound)
+                Ok::<_, String>((inbound, outbound))
             })
             .await
-            .map_err(|e| format!("building the new configuration failed: {e}"))?
+            .map_err(|e| format!("building the new configuration failed: {e}"))??
         };
         let inbound = match (&self.services.inbound, inbound_built) {
             (Some(service), Some(built)) => {

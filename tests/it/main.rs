@@ -3,6 +3,7 @@
 mod check;
 mod demo;
 mod explain;
+mod image;
 mod inbound;
 mod interop;
 mod limits;
