@@ -17,19 +17,26 @@ use crate::support::{Running, free_port, tollgate, wait_ready};
 const ISS: &str = "http://issuer.local/v2.0";
 const AUD: &str = "api://orders";
 
-/// An inbound tollgate's files on loopback: keys from `jwks_file`, an http upstream.
+/// An inbound tollgate's files on loopback: keys from `jwks_file`, the upstream at
+/// `upstream`; with `tls`, the listener terminates TLS with a certificate from a test CA.
 struct Loopback {
     dir: tempfile::TempDir,
     key: SigningKey,
     admin: SocketAddr,
     inbound: SocketAddr,
+    /// The test CA's certificate (PEM) when the listener speaks TLS.
+    ca: Option<Vec<u8>>,
 }
 
 impl Loopback {
-    fn new(upstream: &Upstream) -> Loopback {
-        let dir = tempfile::tempdir().expect("tempdir");
+    fn new(upstream: &str, dir: tempfile::TempDir, tls: bool) -> Loopback {
         let key = SigningKey::generate_rsa("k1", Algorithm::RS256).expect("key");
         let (admin, inbound) = (free_port(), free_port());
+        let tls_line = if tls {
+            "  tls: { cert_file: server.pem, key_file: server.key }\n"
+        } else {
+            ""
+        };
         let yaml = format!(
             r#"admin:
   listen: {admin}
@@ -42,23 +49,24 @@ issuers:
     audiences: ["{AUD}"]
 inbound:
   listen: {inbound}
-  upstream: http://{up}
+{tls_line}  upstream: {upstream}
   forward_claims: {{ X-Client-Id: azp }}
   routes:
     - name: orders-read
       match: {{ path_prefix: /orders, methods: [GET] }}
       require: {{ roles_any: [Orders.Read] }}
-"#,
-            up = upstream.addr
+"#
         );
         std::fs::write(dir.path().join("tollgate.yaml"), yaml).expect("write config");
         let keys = json!({ "keys": [key.jwk()] }).to_string();
         std::fs::write(dir.path().join("keys.json"), keys).expect("write keys");
+        let ca = tls.then(|| std::fs::read(dir.path().join("ca.pem")).expect("ca.pem"));
         Loopback {
             dir,
             key,
             admin,
             inbound,
+            ca,
         }
     }
 
@@ -72,11 +80,21 @@ inbound:
         self.key.sign(&claims)
     }
 
-    /// Ready, a valid token 200 (the upstream sees the client id), no token 401.
+    /// Ready, a valid token 200 (the upstream sees the client id), no token 401, another
+    /// role 403.
     async fn assert_serves(&self) {
         wait_ready(self.admin).await;
-        let http = reqwest::Client::new();
-        let url = format!("http://{}/orders/7", self.inbound);
+        let (http, scheme) = match &self.ca {
+            Some(pem) => {
+                let ca = reqwest::Certificate::from_pem(pem).unwrap();
+                (
+                    reqwest::Client::builder().tls_certs_only([ca]).build().unwrap(),
+                    "https",
+                )
+            }
+            None => (reqwest::Client::new(), "http"),
+        };
+        let url = format!("{scheme}://{}/orders/7", self.inbound);
         let res = http
             .get(&url)
             .bearer_auth(self.token(&["Orders.Read"]))
@@ -87,6 +105,7 @@ inbound:
         let echo: Value = res.json().await.unwrap();
         assert_eq!(echo["path"], "/orders/7");
         assert_eq!(seen(&echo, "x-client-id"), ["client-1"]);
+        assert_eq!(seen(&echo, "x-forwarded-proto"), [scheme]);
         let res = http.get(&url).send().await.unwrap();
         assert_eq!(res.status(), 401);
         let res = http
@@ -163,7 +182,11 @@ async fn without_a_ca_bundle_admin_only_starts_and_is_ready() {
 #[tokio::test]
 async fn without_a_ca_bundle_inbound_with_jwks_file_and_http_upstream_serves() {
     let upstream = Upstream::start().await;
-    let setup = Loopback::new(&upstream);
+    let setup = Loopback::new(
+        &format!("http://{}", upstream.addr),
+        tempfile::tempdir().unwrap(),
+        false,
+    );
     let mut cmd = tollgate();
     cmd.args(["run", "-c"]).arg(setup.config()).stderr(Stdio::null());
     without_ca_bundle(&mut cmd, setup.dir.path());
@@ -175,29 +198,35 @@ async fn without_a_ca_bundle_inbound_with_jwks_file_and_http_upstream_serves() {
 
 /// Run by `deploy/image-test.sh`: `TOLLGATE_IMAGE_RUN` is a program that runs tollgate inside
 /// the built image as `PROGRAM CONFIG-DIR ARGS…` (the folder mounted at `/config`, read-only,
-/// the host's loopback shared) and passes SIGTERM on to it.
+/// the host's loopback shared, `TOLLGATE_IMAGE_ENV`'s `NAME=value` words set) and passes
+/// SIGTERM on to it. The static binary, in the image, terminates TLS, verifies the
+/// upstream's certificate, resolves `localhost` from /etc/hosts and checks RS256 tokens.
 #[tokio::test]
 #[ignore = "needs the built image: deploy/image-test.sh runs it"]
 async fn image_serves_inbound_over_loopback_and_drains_on_sigterm() {
     let run = std::env::var_os("TOLLGATE_IMAGE_RUN").expect("TOLLGATE_IMAGE_RUN names the image runner");
-    let upstream = Upstream::start().await;
-    let setup = Loopback::new(&upstream);
+    let dir = tempfile::tempdir().unwrap();
+    let pki = crate::support::pki::generate(dir.path());
+    let upstream = Upstream::start_tls(&pki.server_cert, &pki.server_key).await;
+    let upstream_url = format!("https://localhost:{}", upstream.addr.port());
+    let setup = Loopback::new(&upstream_url, dir, true);
     // The image runs tollgate as uid 65532: the files must be readable by others.
     use std::os::unix::fs::PermissionsExt;
-    for (path, mode) in [
-        (setup.dir.path().to_path_buf(), 0o755),
-        (setup.config(), 0o644),
-        (setup.dir.path().join("keys.json"), 0o644),
-    ] {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    std::fs::set_permissions(setup.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for entry in std::fs::read_dir(setup.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
     let child = Command::new(run)
         .arg(setup.dir.path())
         .args(["run", "-c", "/config/tollgate.yaml"])
+        // The upstream's certificate comes from the test CA, not from the image's bundle.
+        .env("TOLLGATE_IMAGE_ENV", "SSL_CERT_FILE=/config/ca.pem")
         .spawn()
         .expect("start the image runner");
     let mut running = Running { child };
     setup.assert_serves().await;
+    assert_eq!(upstream.requests(), 1);
     let metrics = reqwest::get(format!("http://{}/metrics", setup.admin))
         .await
         .unwrap()
