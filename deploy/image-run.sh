@@ -18,6 +18,7 @@ timeout --kill-after=5 "${TOLLGATE_RUN_SECONDS:-120}" \
   --volume "$dir:/config:ro" "${env_args[@]}" "$TOLLGATE_CONTAINER" -- /usr/local/bin/tollgate "$@" &
 runner=$!
 
+# shellcheck disable=SC2317 # called from the signal traps below
 descendants() {
   local child
   for child in $(ps -o pid= --ppid "$1"); do
@@ -25,6 +26,7 @@ descendants() {
     descendants "$child"
   done
 }
+# shellcheck disable=SC2317 # called from the signal traps below
 forward() {
   local pid
   for pid in $(descendants "$runner"); do

@@ -93,7 +93,8 @@ issuers:
 YAML
 chmod 0644 "$work/online/tollgate.yaml"
 out=$(in_image "$work/online" check --online -c /config/tollgate.yaml 2>&1) || true
-echo "$out" | sed 's/^/  /'
+# shellcheck disable=SC2001 # indent every line
+sed 's/^/  /' <<<"$out"
 grep -q "no trust roots" <<<"$out" && fail "the image's CA bundle was not found"
 grep -q "issuer entra: error" <<<"$out" || fail "check --online did not reach the issuer step"
 
