@@ -27,3 +27,4 @@ pub mod secret;
 pub mod served_path;
 pub mod server;
 pub mod sidecar;
+pub mod trust;

@@ -47,6 +47,12 @@ pub async fn check(config: &Config) -> Vec<Finding> {
             return findings;
         }
     };
+    if let Err(e) = crate::trust::require_for(config) {
+        findings.push(Finding {
+            subject: "TLS trust roots".into(),
+            outcome: Err(e.to_string()),
+        });
+    }
     for issuer in &config.issuers {
         let cache = KeyCache::new(
             &issuer.name,

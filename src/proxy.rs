@@ -3,7 +3,6 @@
 //! removal, `X-Forwarded-*`, streamed bodies, and 502/504 on upstream failure.
 
 use std::error::Error as StdError;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -379,15 +378,12 @@ impl Upstream {
     }
 }
 
-/// rustls client settings: system roots plus `ca_file`, aws-lc-rs, ALPN set by the connector.
+/// rustls client settings: system roots (read when first needed) plus `ca_file`, aws-lc-rs,
+/// ALPN set by the connector.
 fn client_tls(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, TlsSetupError> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        let _ = roots.add(cert);
-    }
+    let mut extra = Vec::new();
     if let Some(path) = ca_file {
         let err = |reason: String| TlsSetupError::CaFile {
             path: path.display().to_string(),
@@ -400,15 +396,14 @@ fn client_tls(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig,
         if certs.is_empty() {
             return Err(err("no PEM certificates in it".into()));
         }
-        for cert in certs {
-            roots.add(cert).map_err(|e| err(e.to_string()))?;
+        // Refuse a certificate webpki cannot use as a root now, not at the first handshake.
+        let mut check = rustls::RootCertStore::empty();
+        for cert in &certs {
+            check.add(cert.clone()).map_err(|e| err(e.to_string()))?;
         }
+        extra = certs;
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    Ok(crate::trust::client_config(extra)?)
 }
 
 #[cfg(test)]

@@ -281,6 +281,8 @@ impl Reloader {
             let old_out = self.services.outbound.as_ref().map(|s| s.snapshot());
             let (has_in, has_dec) = (self.services.inbound.is_some(), self.services.decision.is_some());
             tokio::task::spawn_blocking(move || {
+                // A new https URL in an image without a CA bundle: refuse, old config serves.
+                crate::trust::require_for(&new).map_err(|e| e.to_string())?;
                 let cx = BuildContext {
                     metrics: &metrics,
                     http: &idp,
@@ -306,10 +308,10 @@ impl Reloader {
                     ),
                     _ => None,
                 };
-                ((keys, fresh, inbound, decision), outbound)
+                Ok::<_, String>(((keys, fresh, inbound, decision), outbound))
             })
             .await
-            .map_err(|e| format!("building the new configuration failed: {e}"))?
+            .map_err(|e| format!("building the new configuration failed: {e}"))??
         };
         let (keys, fresh_keys, inbound_built, decision_built) = built;
         let inbound = match (&self.services.inbound, inbound_built) {

@@ -28,7 +28,9 @@ pub enum RunError {
     #[error("upstream TLS: {0}")]
     UpstreamTls(#[from] TlsSetupError),
     #[error("HTTP client: {0}")]
-    HttpClient(#[from] reqwest::Error),
+    HttpClient(#[from] crate::idp::ClientError),
+    #[error(transparent)]
+    TrustRoots(#[from] crate::trust::NoTrustRoots),
     #[error(transparent)]
     Outbound(#[from] outbound::BuildError),
     #[error("the JWT crypto backend failed its self-test: {0}")]
@@ -80,6 +82,8 @@ pub async fn run(config: Config, path: std::path::PathBuf) -> Result<(), RunErro
 /// Bind every listener and start every background task; returns once all listen.
 pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, RunError> {
     crypto_self_test()?;
+    // Fail now, naming the cause, when an https URL needs a CA bundle the image lacks.
+    crate::trust::require_for(&config)?;
     let metrics = Metrics::new()?;
     let readiness = Readiness::new();
     // Not ready until every part below is built and registered its own components.

@@ -15,10 +15,20 @@ pub struct Pki {
 }
 
 pub fn generate(dir: &Path) -> Pki {
+    generate_for(dir, &["localhost", "127.0.0.1"])
+}
+
+/// The same, the server certificate naming `names` (host names or IP addresses).
+pub fn generate_for(dir: &Path, names: &[&str]) -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    // rcgen names every certificate alike: OpenSSL (curl) would take the server
+    // certificate for a self-signed one, its issuer's name being its own.
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "tollgate test CA");
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     let server_key = KeyPair::generate().unwrap();
     let server = CertificateParams::new(names.clone())
         .unwrap()
