@@ -37,7 +37,9 @@ fn decision(c: &mut Criterion) {
         .block_on(tollgate::sidecar::start(config, shutdown))
         .expect("start");
     let addr = started.decision.expect("decision listener");
-    runtime.block_on(started.readiness.wait(std::time::Duration::from_secs(10))).expect("ready");
+    runtime
+        .block_on(started.readiness.wait(std::time::Duration::from_secs(10)))
+        .expect("ready");
     let mut claims = app_claims(AUD, CLIENT, "2", &["Orders.Write"], TENANT);
     claims["iss"] = json!(format!("https://login.microsoftonline.com/{TENANT}/v2.0"));
     let bearer = format!("Bearer {}", key.sign(&claims));
@@ -81,7 +83,9 @@ fn decision(c: &mut Criterion) {
                 http: Some(HttpRequest {
                     method: "POST".into(),
                     path: "/orders/7".into(),
-                    headers: [("authorization".to_string(), bearer.clone())].into_iter().collect(),
+                    headers: [("authorization".to_string(), bearer.clone())]
+                        .into_iter()
+                        .collect(),
                     ..Default::default()
                 }),
                 ..Default::default()

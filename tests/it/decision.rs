@@ -342,7 +342,11 @@ async fn a_reload_swaps_the_decision_policy() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tollgate.yaml");
     let text = |role: &str| {
-        format!("reload:\n  poll_interval_seconds: 1\n{}", config(&issuer, &upstream, "")).replace("Admin.Write", role)
+        format!(
+            "reload:\n  poll_interval_seconds: 1\n{}",
+            config(&issuer, &upstream, "")
+        )
+        .replace("Admin.Write", role)
     };
     std::fs::write(&path, text("Admin.Write")).unwrap();
     let t = Tollgate::start_file(&path).await;
@@ -365,7 +369,10 @@ async fn a_reload_swaps_the_decision_policy() {
     std::fs::rename(&tmp, &path).unwrap();
     let start = std::time::Instant::now();
     while status().await != 200 {
-        assert!(start.elapsed() < std::time::Duration::from_secs(10), "the reload never reached the decision listener");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the reload never reached the decision listener"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

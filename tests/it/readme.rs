@@ -122,10 +122,15 @@ fn the_readme_configuration_reference_names_every_key_of_the_model() {
         .expect("README has a `## Configuration reference` section");
     // A listener's `limits` holds the keys of the top-level `limits`, documented once.
     let documented = |k: &str| {
-        let shared = ["admin.limits.", "inbound.limits.", "outbound.limits.", "decision.limits."]
-            .iter()
-            .find_map(|p| k.strip_prefix(p))
-            .map(|rest| format!("limits.{rest}"));
+        let shared = [
+            "admin.limits.",
+            "inbound.limits.",
+            "outbound.limits.",
+            "decision.limits.",
+        ]
+        .iter()
+        .find_map(|p| k.strip_prefix(p))
+        .map(|rest| format!("limits.{rest}"));
         // `decision` takes inbound's policy keys, documented once under `inbound`.
         let twin = k.strip_prefix("decision.").map(|rest| format!("inbound.{rest}"));
         reference.contains(&format!("`{k}`"))
