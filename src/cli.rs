@@ -87,7 +87,7 @@ impl Cli {
         // Commands that print for people keep the logs to warnings unless asked.
         let quiet = matches!(self.command, Command::Demo(_) | Command::Explain(_));
         let level = self.log_level.as_deref().or(quiet.then_some("warn"));
-        logging::init(self.log_format, level);
+        let _logs = logging::init(self.log_format, level);
         match self.command {
             Command::Check(args) => check(&args.file.config, args.online),
             Command::Run(args) => run(&args.config),

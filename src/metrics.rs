@@ -31,6 +31,8 @@ pub struct Metrics {
     /// `result` (ok, error).
     pub config_reloads: IntCounterVec,
     pub config_generation: IntGauge,
+    /// Log lines dropped because the queue to stderr was full (synced at each scrape).
+    log_lines_dropped: prometheus::IntCounter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +118,11 @@ impl Metrics {
             "Generation of the configuration in force (1 at start).",
         )?;
         registry.register(Box::new(config_generation.clone()))?;
+        let log_lines_dropped = prometheus::IntCounter::new(
+            "tollgate_log_lines_dropped_total",
+            "Log lines dropped because the queue to stderr was full (requests never wait for logs).",
+        )?;
+        registry.register(Box::new(log_lines_dropped.clone()))?;
 
         // Both outcomes are visible from the start, so alerts on `error` have a series.
         for result in ["ok", "error"] {
@@ -134,11 +141,17 @@ impl Metrics {
             jwks_refreshes,
             config_reloads,
             config_generation,
+            log_lines_dropped,
         })
     }
 
     /// The Prometheus text exposition of every family.
     pub fn render(&self) -> String {
+        let dropped = crate::logging::dropped_lines();
+        let counted = self.log_lines_dropped.get();
+        if dropped > counted {
+            self.log_lines_dropped.inc_by(dropped - counted);
+        }
         let mut buf = Vec::new();
         // Encoding into a Vec cannot fail for well-formed families.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);

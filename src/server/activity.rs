@@ -225,7 +225,11 @@ impl<S> TrackedService<S> {
 
 /// Request line and headers as sent (HTTP/1.1 framing; HPACK-decoded for HTTP/2).
 fn head_bytes<B>(req: &Request<B>) -> usize {
-    let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.scheme_str().map_or(0, |s| s.len() + 3);
+    let line = req.method().as_str().len() + target + 12;
     let headers: usize = req
         .headers()
         .iter()
