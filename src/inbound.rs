@@ -5,7 +5,9 @@
 
 mod bearer;
 pub mod header_names;
-mod identity;
+/// Public for the fuzz targets (`fuzz/fuzz_targets/identity.rs`): spoofed identity headers
+/// are removed and claims rendered as headers here.
+pub mod identity;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
@@ -390,3 +392,6 @@ impl From<TokenError> for Outcome {
         Outcome::Refuse(Refusal::Token(e))
     }
 }
+
+#[cfg(test)]
+mod tests;

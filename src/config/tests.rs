@@ -780,3 +780,27 @@ fn reading_stops_after_a_bounded_number_of_problems_and_says_so() {
     assert!(last.message.contains("reading stopped"), "{last}");
     assert_eq!(errs[0].path, "unknown0");
 }
+
+/// Found by review and caught by the `config` fuzz target's checks: each of these was
+/// accepted, then overflowed where the sidecar computes with it (the reload timer's first
+/// deadline panicked; the leeway turned negative; `limit + "Bearer "` wrapped).
+#[test]
+fn numbers_the_sidecar_computes_with_are_bounded() {
+    let huge = u64::MAX;
+    assert_error_at(
+        &format!("reload:\n  poll_interval_seconds: {huge}\n"),
+        "reload.poll_interval_seconds",
+        "at most 86400",
+    );
+    assert!(load("reload:\n  poll_interval_seconds: 86400\n").is_ok());
+    let leeway = |n: u64| format!("{ISSUER}    leeway_seconds: {n}\n");
+    assert_error_at(&leeway(huge), "issuers.entra.leeway_seconds", "at most 3600");
+    assert_error_at(&leeway(3601), "issuers.entra.leeway_seconds", "at most 3600");
+    assert!(load(&leeway(3600)).is_ok());
+    let max_token = |n: u64| {
+        inbound("    - match: { path_prefix: /a }\n      allow_anonymous: true\n")
+            .replace("  routes:\n", &format!("  max_token_bytes: {n}\n  routes:\n"))
+    };
+    assert_error_at(&max_token(huge), "inbound.max_token_bytes", "at most 1048576");
+    assert!(load(&max_token(1024 * 1024)).is_ok());
+}

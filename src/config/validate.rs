@@ -22,6 +22,10 @@ const TENANT_PLACEHOLDER: &str = "{tenantid}";
 const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
 const DEFAULT_RELOAD_POLL: Duration = Duration::from_secs(10);
 const DEFAULT_LEEWAY: u64 = 60;
+/// Upper bounds for numbers the sidecar computes with (a deadline `now + interval`, a
+/// signed leeway), each far above any sensible value.
+const MAX_RELOAD_POLL: u64 = 24 * 3600;
+const MAX_LEEWAY: u64 = 3600;
 
 /// The state of one validation pass: where keys are, how to resolve paths, what went wrong.
 pub(super) struct Check<'a> {
@@ -71,6 +75,14 @@ pub(super) fn validate(
             check.err(
                 &root.key("reload").key("poll_interval_seconds"),
                 "must be at least 1",
+            );
+            DEFAULT_RELOAD_POLL
+        }
+        // The reload timer's first deadline is `now + interval`: it must exist.
+        Some(n) if n > MAX_RELOAD_POLL => {
+            check.err(
+                &root.key("reload").key("poll_interval_seconds"),
+                format!("must be at most {MAX_RELOAD_POLL} (a day)"),
             );
             DEFAULT_RELOAD_POLL
         }
@@ -208,7 +220,15 @@ impl Check<'_> {
         let keys = self.key_source(path, &file);
         let audiences = self.present_list(&path.key("audiences"), Some(file.audiences));
         let algorithms = self.algorithms(&path.key("algorithms"), file.algorithms);
-        let leeway = Duration::from_secs(file.leeway_seconds.unwrap_or(DEFAULT_LEEWAY));
+        let leeway = file.leeway_seconds.unwrap_or(DEFAULT_LEEWAY);
+        if leeway > MAX_LEEWAY {
+            // Also keeps it a signed number of seconds, as the claim checks use it.
+            self.err(
+                &path.key("leeway_seconds"),
+                format!("must be at most {MAX_LEEWAY} (an hour): more outlasts the tokens it should bound"),
+            );
+        }
+        let leeway = Duration::from_secs(leeway);
         if self.errors.len() > before {
             return None;
         }

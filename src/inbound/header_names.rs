@@ -7,14 +7,12 @@ use http::HeaderMap;
 
 use crate::config::UnderscoreHeaders;
 
-/// Does `name` (lower-case, as hyper gives it) read as `canonical` (lower-case, with `-`)
-/// once `_` is taken for `-`?
-pub fn same_to_cgi(name: &str, canonical: &str) -> bool {
-    name.len() == canonical.len()
-        && name
-            .bytes()
-            .zip(canonical.bytes())
-            .all(|(a, b)| a.to_ascii_lowercase() == b || (a == b'_' && b == b'-'))
+/// Do two header names read as the same `HTTP_*` variable, once ASCII case is folded and
+/// `_` is taken for `-` on both sides? A configured name may hold `_` too (`X_User`), and
+/// then a client's `X-User` is its look-alike.
+pub fn same_to_cgi(a: &str, b: &str) -> bool {
+    let cgi = |c: u8| if c == b'_' { b'-' } else { c.to_ascii_lowercase() };
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| cgi(x) == cgi(y))
 }
 
 /// The first header name holding `_`, when the mode refuses them.
@@ -52,9 +50,10 @@ mod tests {
         assert!(!same_to_cgi("x-client-idx", "x-client-id"));
         assert!(!same_to_cgi("x-client-ie", "x-client-id"));
         assert!(
-            !same_to_cgi("x-client-id", "x_client_id"),
-            "only the request side is read loosely"
+            same_to_cgi("x-client-id", "x_client_id"),
+            "a configured name with `_` has look-alikes with `-`"
         );
+        assert!(same_to_cgi("X-Client_Id", "x_client-ID"));
     }
 
     #[test]

@@ -10,12 +10,16 @@ use super::jwt::{Claims, TokenError};
 use crate::config::ForwardClaim;
 
 /// Remove every header tollgate sets from verified claims, and every header whose name
-/// reads the same once `_` is taken for `-`.
+/// reads the same once `_` is taken for `-` (in the request's name or in the configured one).
 pub fn remove_spoofed(headers: &mut HeaderMap, forward: &[ForwardClaim]) {
     for f in forward {
         headers.remove(&f.header);
     }
-    if forward.is_empty() || !headers.keys().any(|n| n.as_str().contains('_')) {
+    // What is left can only be a look-alike if one of the two names holds `_`.
+    let underscored = |n: &HeaderName| n.as_str().contains('_');
+    if forward.is_empty()
+        || !(forward.iter().any(|f| underscored(&f.header)) || headers.keys().any(underscored))
+    {
         return;
     }
     let lookalikes: Vec<HeaderName> = headers
@@ -136,5 +140,33 @@ mod tests {
         remove_spoofed(&mut h, &forward());
         let left: Vec<&str> = h.keys().map(|n| n.as_str()).collect();
         assert_eq!(left, ["x_other"], "only the unrelated name is left");
+    }
+
+    /// Found by the `identity` fuzz target: with `forward_claims: { X_Client_Id: azp }` a
+    /// client's `X-Client-Id` was forwarded, and CGI-style servers read both as
+    /// `HTTP_X_CLIENT_ID`.
+    #[test]
+    fn lookalikes_of_an_underscored_forward_name_are_removed() {
+        let forward = vec![ForwardClaim {
+            header: HeaderName::from_static("x_client_id"),
+            claim: "azp".into(),
+        }];
+        let mut h = HeaderMap::new();
+        for name in [
+            "X-Client-Id",
+            "x-client_id",
+            "X_CLIENT-ID",
+            "x-client-idx",
+            "x-other",
+        ] {
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("evil"),
+            );
+        }
+        remove_spoofed(&mut h, &forward);
+        let mut left: Vec<&str> = h.keys().map(|n| n.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["x-client-idx", "x-other"]);
     }
 }

@@ -17,6 +17,8 @@ use super::super::source::KeyPath;
 use super::{Check, UrlRule, route_label};
 
 const DEFAULT_MAX_TOKEN_BYTES: usize = 16 * 1024;
+/// Far above what an HTTP server takes as one header; keeps `limit + "Bearer "` a number.
+const MAX_MAX_TOKEN_BYTES: usize = 1024 * 1024;
 const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Headers that `forward_claims` may never set: they control the connection or the
@@ -157,6 +159,11 @@ impl Check<'_> {
         let max_token_bytes = file.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
         if max_token_bytes < 256 {
             self.err(&path.key("max_token_bytes"), "must be at least 256");
+        } else if max_token_bytes > MAX_MAX_TOKEN_BYTES {
+            self.err(
+                &path.key("max_token_bytes"),
+                format!("must be at most {MAX_MAX_TOKEN_BYTES} (1 MiB)"),
+            );
         }
         let forward_claims = self.forward_claims(&path.key("forward_claims"), file.forward_claims);
         let routes = self.inbound_routes(&path.key("routes"), file.routes, issuers);

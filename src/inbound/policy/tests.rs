@@ -1,7 +1,9 @@
+use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
 use crate::config::{Access, ClaimRequirement, PathPrefix};
+use crate::served_path::PathCase;
 
 fn claims(v: Value) -> Claims {
     v.as_object().cloned().unwrap()
@@ -217,4 +219,164 @@ fn explain_checks_list_every_requirement_with_what_the_token_had() {
     );
     // Enforcement stops at the first failure.
     assert_eq!(checks(&r, IssuerId(0), &c, true).len(), 2);
+}
+
+// === properties ===
+
+const ROLES: &[&str] = &["A", "B", "C"];
+const SCOPES: &[&str] = &["r", "w", "x"];
+
+fn some_of(vocabulary: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(prop::sample::select(vocabulary), 1..3)
+        .prop_map(|v| v.into_iter().map(String::from).collect())
+}
+
+/// A requirement key: mostly absent, so that a set of them is often met.
+fn sparse<T: std::fmt::Debug + Default + Clone>(
+    present: impl Strategy<Value = T>,
+) -> impl Strategy<Value = T> {
+    prop_oneof![3 => Just(T::default()), 1 => present]
+}
+
+/// One requirement set without `any_of`, over small vocabularies so that tokens often meet it.
+fn flat_requirement() -> impl Strategy<Value = Requirement> {
+    let idtyp = prop::collection::vec(prop::sample::select(&["app", "user"][..]), 1..3).prop_map(|values| {
+        vec![ClaimRequirement {
+            claim: "idtyp".into(),
+            values: values.into_iter().map(String::from).collect(),
+        }]
+    });
+    (
+        sparse(prop::collection::vec((0..2usize).prop_map(IssuerId), 1..3)),
+        [ROLES, ROLES, SCOPES, SCOPES].map(|vocabulary| sparse(some_of(vocabulary))),
+        [&["c1", "c2"][..], &["1", "2"], &["t1", "t2"]].map(|vocabulary| sparse(some_of(vocabulary))),
+        sparse(idtyp),
+    )
+        .prop_map(
+            |(
+                issuers,
+                [roles_any, roles_all, scopes_any, scopes_all],
+                [clients, azpacr, tenants],
+                claims,
+            )| {
+                Requirement {
+                    issuers,
+                    roles_any,
+                    roles_all,
+                    scopes_any,
+                    scopes_all,
+                    clients,
+                    azpacr,
+                    tenants,
+                    claims,
+                    any_of: Vec::new(),
+                }
+            },
+        )
+}
+
+/// Requirement sets whose `any_of` alternatives may hold `any_of` in turn.
+fn requirement() -> impl Strategy<Value = Requirement> {
+    flat_requirement().prop_recursive(2, 12, 3, |inner| {
+        (flat_requirement(), prop::collection::vec(inner, 1..4)).prop_map(|(mut req, alternatives)| {
+            req.any_of = alternatives;
+            req
+        })
+    })
+}
+
+/// Claims over the same vocabularies; every claim may be absent, roles may be one string.
+fn token_claims() -> impl Strategy<Value = Claims> {
+    (
+        prop::option::of(prop_oneof![
+            some_of(ROLES).prop_map(|r| json!(r)),
+            prop::sample::select(ROLES).prop_map(|r| json!(r)),
+        ]),
+        prop::option::of(some_of(SCOPES).prop_map(|s| json!(s.join(" ")))),
+        prop::option::of(prop::sample::select(&["c1", "c2"][..])),
+        prop::option::of(prop::sample::select(&["1", "2"][..])),
+        prop::option::of(prop::sample::select(&["t1", "t2"][..])),
+        prop::option::of(prop::sample::select(&["app", "user"][..])),
+    )
+        .prop_map(|(roles, scp, azp, azpacr, tid, idtyp)| {
+            let mut c = Claims::new();
+            let fields = [
+                ("roles", roles),
+                ("scp", scp),
+                ("azp", azp.map(|v| json!(v))),
+                ("azpacr", azpacr.map(|v| json!(v))),
+                ("tid", tid.map(|v| json!(v))),
+                ("idtyp", idtyp.map(|v| json!(v))),
+            ];
+            for (name, value) in fields {
+                if let Some(value) = value {
+                    c.insert(name.into(), value);
+                }
+            }
+            c
+        })
+}
+
+fn holds(req: &Requirement, issuer: IssuerId, claims: &Claims) -> bool {
+    evaluate(req, issuer, claims, &name).is_ok()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_of_holds_iff_the_other_keys_and_at_least_one_alternative_hold(
+        req in requirement(),
+        claims in token_claims(),
+        issuer in (0..2usize).prop_map(IssuerId),
+    ) {
+        let mut others = req.clone();
+        others.any_of.clear();
+        let one_alternative = req.any_of.is_empty() || req.any_of.iter().any(|alt| holds(alt, issuer, &claims));
+        prop_assert_eq!(holds(&req, issuer, &claims), holds(&others, issuer, &claims) && one_alternative);
+    }
+
+    #[test]
+    fn explain_and_enforcement_agree(
+        req in requirement(),
+        claims in token_claims(),
+        issuer in (0..2usize).prop_map(IssuerId),
+    ) {
+        let all_passed = checks(&req, issuer, &claims, false).iter().all(|c| c.passed);
+        prop_assert_eq!(all_passed, holds(&req, issuer, &claims));
+    }
+
+    #[test]
+    fn all_of_a_non_empty_list_implies_any_of_it(
+        roles in some_of(ROLES),
+        scopes in some_of(SCOPES),
+        claims in token_claims(),
+    ) {
+        let all_roles = Requirement { roles_all: roles.clone(), ..req() };
+        let any_role = Requirement { roles_any: roles, ..req() };
+        prop_assert!(!holds(&all_roles, IssuerId(0), &claims) || holds(&any_role, IssuerId(0), &claims));
+        let all_scopes = Requirement { scopes_all: scopes.clone(), ..req() };
+        let any_scope = Requirement { scopes_any: scopes, ..req() };
+        prop_assert!(!holds(&all_scopes, IssuerId(0), &claims) || holds(&any_scope, IssuerId(0), &claims));
+    }
+
+    #[test]
+    fn a_prefix_matches_whole_segments_only(
+        prefix in "(/[a-zA-Z]{1,3}){1,3}",
+        glued in "[a-zA-Z0-9._~-]{1,3}",
+        rest in "(/[a-z0-9]{1,3}){0,2}",
+    ) {
+        let routes = vec![route(&prefix, None)];
+        for case in [PathCase::Insensitive, PathCase::Sensitive] {
+            let parse = |raw: &str| ServedPath::parse(raw, case).unwrap();
+            // `/a` never matches `/ab…`: the last name of the prefix must end where it ends.
+            let crossing = format!("{prefix}{glued}{rest}");
+            prop_assert!(find_route(&routes, &Method::GET, &parse(&crossing)).is_none(), "{} matched {}", prefix, crossing);
+            for within in [format!("{prefix}{rest}"), format!("{prefix};v=1{rest}"), format!("{prefix}/")] {
+                prop_assert!(find_route(&routes, &Method::GET, &parse(&within)).is_some(), "{} missed {}", prefix, within);
+            }
+        }
+        let shouted = ServedPath::parse(&prefix.to_uppercase(), PathCase::Insensitive).unwrap();
+        prop_assert!(find_route(&routes, &Method::GET, &shouted).is_some());
+    }
 }
