@@ -211,8 +211,27 @@ pub struct Requirement {
     pub clients: Vec<String>,
     pub azpacr: Vec<String>,
     pub tenants: Vec<String>,
+    /// An application or a user (delegated) token.
+    pub token_kind: Option<TokenKind>,
     pub claims: Vec<ClaimRequirement>,
     pub any_of: Vec<Requirement>,
+}
+
+/// Whose token it is: Entra's `idtyp` when present, otherwise a token with `scp` is a
+/// user (delegated) token and one without is an application token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    App,
+    User,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::App => "app",
+            TokenKind::User => "user",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -780,3 +780,16 @@ fn reading_stops_after_a_bounded_number_of_problems_and_says_so() {
     assert!(last.message.contains("reading stopped"), "{last}");
     assert_eq!(errs[0].path, "unknown0");
 }
+
+#[test]
+fn token_kind_is_app_or_user() {
+    let yaml = inbound("    - match: { path_prefix: /a }\n      require: { token_kind: robot }\n");
+    assert_error_at(&yaml, "inbound.routes[0].require.token_kind", "`app` or `user`");
+    let yaml = inbound("    - match: { path_prefix: /a }\n      require: { token_kind: user }\n");
+    let config = load(&yaml).unwrap();
+    let route = &config.inbound.as_ref().unwrap().policy.routes[0];
+    match &route.access {
+        Access::Require(r) => assert_eq!(r.token_kind, Some(TokenKind::User)),
+        other => panic!("{other:?}"),
+    }
+}
