@@ -263,6 +263,18 @@ pub struct FileCredential {
     pub auth: FileAuth,
     #[serde(default)]
     pub extra_params: BTreeMap<String, String>,
+    /// Absent: client credentials. Present: the app's user token is exchanged.
+    pub exchange: Option<FileExchange>,
+    /// The issuer (under `issuers:`) whose checks the user token must pass first.
+    pub subject_issuer: Option<String>,
+}
+
+/// `exchange: on_behalf_of | token_exchange`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileExchange {
+    OnBehalfOf,
+    TokenExchange,
 }
 
 /// `auth:` holds exactly one method. A struct of options rather than an enum, because
