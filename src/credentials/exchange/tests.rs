@@ -63,3 +63,79 @@ fn a_claims_challenge_is_passed_on_base64_encoded() {
     assert!(plain.claims_challenge().is_none());
     assert!(!plain.idp_unavailable());
 }
+
+mod at_capacity {
+    use super::*;
+    use crate::config::{CredentialAuth, Exchange, SecretMethod, SecretSource};
+    use crate::devissuer::{ClientAuth, DEV_TENANT, DevIssuer};
+
+    fn user(issuer: &DevIssuer, oid: &str) -> UserToken {
+        let now = unix_now();
+        let token = issuer.token(serde_json::json!({
+            "aud": "api://middle", "scp": "access_as_user", "oid": oid, "sub": oid,
+            "tid": DEV_TENANT, "iat": now, "exp": now + 3600,
+        }));
+        UserToken::parse(&token, now).unwrap()
+    }
+
+    fn oid_of(token: &Token) -> String {
+        let jwt = token.bearer.to_str().unwrap().trim_start_matches("Bearer ");
+        let payload = URL_SAFE_NO_PAD.decode(jwt.split('.').nth(1).unwrap()).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        claims["oid"].as_str().unwrap().to_string()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn users_never_receive_each_others_token_when_the_cache_is_full() {
+        let issuer = DevIssuer::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        issuer.add_client("middle", ClientAuth::Secret("s".into()), &[]);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "s").unwrap();
+        let credential = Credential {
+            name: "obo".into(),
+            scopes: vec!["api://inventory/Inventory.Read".into()],
+            extra_params: Vec::new(),
+            auth: CredentialAuth::ClientSecret {
+                token_url: issuer.token_url().parse().unwrap(),
+                client_id: "middle".into(),
+                secret: SecretSource::File(dir.path().join("secret")),
+                method: SecretMethod::Post,
+            },
+            exchange: Some(Exchange {
+                grant: ExchangeGrant::OnBehalfOf,
+                subject_issuer: None,
+            }),
+        };
+        // Room for about three tokens (each weighs its ~800 bytes plus overhead).
+        let capacity = 3_000;
+        let cache = Arc::new(UserTokenCache::new(
+            &credential,
+            reqwest::Client::new(),
+            Metrics::new().unwrap(),
+            capacity,
+        ));
+        let users: Vec<(String, Arc<UserToken>)> = (0..12)
+            .map(|i| {
+                let oid = format!("user-{i}");
+                let token = Arc::new(user(&issuer, &oid));
+                (oid, token)
+            })
+            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _round in 0..4 {
+            for (oid, token) in &users {
+                let (cache, oid, token) = (cache.clone(), oid.clone(), token.clone());
+                tasks.spawn(async move {
+                    let got = cache.get(&token).await.unwrap();
+                    assert_eq!(oid_of(&got), oid, "a user received another user's token");
+                });
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        assert!(cache.len().await <= 3, "bounded: {} entries", cache.len().await);
+        assert!(!issuer.token_requests().is_empty());
+        assert!(issuer.token_requests().iter().all(|r| r.status == 200));
+    }
+}

@@ -356,3 +356,50 @@ async fn other_exchange_failures_are_502_or_503_with_the_cause() {
     let body = res.text().await.unwrap();
     assert!(body.contains("token_unavailable"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neither_the_user_token_nor_the_exchanged_one_reaches_the_logs() {
+    use crate::support::{Running, config_file, free_port};
+    let issuer = DevIssuer::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    issuer.add_client(CLIENT, ClientAuth::Secret(SECRET.into()), &[]);
+    let upstream = Upstream::start().await;
+    let (admin, listen) = (free_port(), free_port());
+    let yaml = config(
+        &issuer,
+        &upstream,
+        "on_behalf_of",
+        "client_secret: { file: secret }",
+    )
+    .replacen("listen: 127.0.0.1:0", &format!("listen: {admin}"), 1)
+    .replacen("listen: 127.0.0.1:0", &format!("listen: {listen}"), 1);
+    let file = config_file(&yaml);
+    write(file.path.parent().unwrap(), "secret", SECRET);
+    let mut running = Running::start_traced(&file.path);
+    crate::support::wait_ready(admin).await;
+
+    let user = user_token(&issuer, "judy", 3600);
+    let expired = user_token(&issuer, "judy", -5);
+    let http = reqwest::Client::new();
+    let send = |token: String| {
+        http.get(format!("http://{listen}/items"))
+            .header("host", HOST)
+            .bearer_auth(token)
+            .send()
+    };
+    let res = send(user.clone()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let echo: Value = res.json().await.unwrap();
+    let exchanged = bearer(&echo);
+    let exchanged = exchanged.trim_start_matches("Bearer ").to_string();
+    assert!(exchanged.len() > 100);
+    assert_eq!(send(expired.clone()).await.unwrap().status(), 401);
+
+    let logs = running.stop_and_read().await;
+    assert!(logs.contains("\"decision\":\"forward\""), "{logs}");
+    for token in [&user, &expired, &exchanged] {
+        for part in token.split('.').filter(|p| p.len() > 8) {
+            assert!(!logs.contains(part), "a part of a token reached the logs");
+        }
+    }
+    assert!(!logs.contains(SECRET), "the client secret reached the logs");
+}
