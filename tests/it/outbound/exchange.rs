@@ -47,13 +47,19 @@ outbound:
 /// A secret-authenticated exchange world, ready (an exchange credential does not hold
 /// readiness back: `World::start` waits for it).
 async fn world(exchange: &str, behaviour: Behaviour) -> World {
+    world_with(exchange, behaviour, "").await
+}
+
+/// As [`world`], with `extra` lines inserted into the credential.
+async fn world_with(exchange: &str, behaviour: Behaviour, extra: &str) -> World {
     let issuer = DevIssuer::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     issuer.add_client(CLIENT, ClientAuth::Secret(SECRET.into()), &[]);
     issuer.set_behaviour(behaviour);
     let upstream = Upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "secret", SECRET);
-    let yaml = config(&issuer, &upstream, exchange, "client_secret: { file: secret }");
+    let yaml = config(&issuer, &upstream, exchange, "client_secret: { file: secret }")
+        .replace("      auth:\n", &format!("{extra}      auth:\n"));
     World::start(&yaml, dir, issuer, upstream).await
 }
 
@@ -155,7 +161,12 @@ async fn on_behalf_of_with_a_certificate_signs_a_client_assertion() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_exchange_sends_the_subject_token_as_rfc_8693_says() {
-    let w = world("token_exchange", Behaviour::default()).await;
+    let w = world_with(
+        "token_exchange",
+        Behaviour::default(),
+        "      extra_params: { audience: inventory-service }\n",
+    )
+    .await;
     let user = user_token(&w.issuer, "carol", 3600);
     let c = downstream_claims(call(&w, Some(&user)).await).await;
     assert_same_user_for_downstream(&c, "carol");
@@ -170,6 +181,8 @@ async fn token_exchange_sends_the_subject_token_as_rfc_8693_says() {
         Some("urn:ietf:params:oauth:token-type:access_token")
     );
     assert_eq!(request.field("assertion"), None);
+    assert_eq!(request.field("audience"), Some("inventory-service"));
+    assert_eq!(request.field("scope"), Some("api://inventory/Inventory.Read"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
