@@ -15,7 +15,7 @@ use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::config::{Config, Credential, Outbound};
+use crate::config::{Config, Credential, Issuer, Outbound};
 use crate::credentials::{
     self, ExchangeFailure, Token, TokenCache, UserToken, UserTokenCache, UserTokenError,
 };
@@ -44,8 +44,17 @@ pub struct Snapshot {
 pub enum Room {
     /// Client credentials: one token shared by every request.
     Shared(Arc<TokenCache>),
-    /// An exchange: one token per user token the app sends.
-    PerUser(Arc<UserTokenCache>),
+    /// An exchange: one token per user token the app sends, which must first pass the
+    /// `subject` issuer's checks when one is configured.
+    PerUser(Arc<UserTokenCache>, Option<Arc<SubjectCheck>>),
+}
+
+/// `subject_issuer`: the user token must pass this issuer's checks (inbound's
+/// verification) before it is exchanged. Keys are fetched at first use and refreshed when
+/// an unknown `kid` appears.
+pub struct SubjectCheck {
+    issuer: Issuer,
+    keys: crate::inbound::jwks::KeyCache,
 }
 
 pub struct OutboundService {
@@ -71,6 +80,7 @@ impl Snapshot {
     /// to be acquired and started.
     pub fn build(
         outbound: &Outbound,
+        issuers: &[Issuer],
         previous: Option<&Snapshot>,
         cx: &BuildContext<'_>,
     ) -> Result<(Self, Vec<Arc<TokenCache>>), BuildError> {
@@ -78,23 +88,44 @@ impl Snapshot {
         let mut rooms = Vec::with_capacity(outbound.credentials.len());
         let mut fresh = Vec::new();
         for c in &outbound.credentials {
-            if c.exchange.is_some() {
+            if let Some(exchange) = &c.exchange {
                 // Holds no token until a user call arrives: not a readiness condition.
+                let subject_issuer = exchange.subject_issuer.map(|id| &issuers[id.0]);
                 let kept = previous.and_then(|p| {
                     p.rooms.iter().find_map(|r| match r {
-                        Room::PerUser(u) if u.name() == c.name && u.serves(c) => Some(u.clone()),
+                        Room::PerUser(u, subject)
+                            if u.name() == c.name
+                                && u.serves(c)
+                                && subject.as_ref().map(|s| &s.issuer) == subject_issuer =>
+                        {
+                            Some((u.clone(), subject.clone()))
+                        }
                         _ => None,
                     })
                 });
-                let cache = kept.unwrap_or_else(|| {
-                    Arc::new(UserTokenCache::new(
-                        c,
-                        cx.http.clone(),
-                        cx.metrics.clone(),
-                        credentials::DEFAULT_CAPACITY_BYTES,
-                    ))
+                if let Some((cache, subject)) = kept {
+                    rooms.push(Room::PerUser(cache, subject));
+                    continue;
+                }
+                let subject = subject_issuer.map(|issuer| {
+                    Arc::new(SubjectCheck {
+                        issuer: issuer.clone(),
+                        keys: crate::inbound::jwks::KeyCache::new(
+                            &issuer.name,
+                            issuer.keys.clone(),
+                            cx.http.clone(),
+                            cx.metrics.clone(),
+                            None,
+                        ),
+                    })
                 });
-                rooms.push(Room::PerUser(cache));
+                let cache = Arc::new(UserTokenCache::new(
+                    c,
+                    cx.http.clone(),
+                    cx.metrics.clone(),
+                    credentials::DEFAULT_CAPACITY_BYTES,
+                ));
+                rooms.push(Room::PerUser(cache, subject));
                 continue;
             }
             match previous.and_then(|p| p.tokens.iter().find(|t| t.name() == c.name && t.serves(c))) {
@@ -299,22 +330,54 @@ async fn token_for(room: &Room, headers: &http::HeaderMap) -> Result<Arc<Token>,
                 .with_field("credential", cache.name())
             });
         }
-        Room::PerUser(cache) => cache,
+        Room::PerUser(cache, subject) => (cache, subject),
     };
+    let (cache, subject) = cache;
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let user = match (values.next(), values.next()) {
         (first, None) => UserToken::from_authorization(first),
         (Some(_), Some(_)) => Err(UserTokenError::Malformed),
         (None, Some(_)) => Err(UserTokenError::Missing),
     };
+    let user = user.map_err(ExchangeFailure::from);
+    let user = match (user, subject) {
+        (Ok(user), Some(check)) => {
+            match crate::inbound::verify_from(&check.issuer, &check.keys, user.expose()).await {
+                Ok(_) => Ok(user),
+                Err(refusal) => {
+                    return Err(
+                        subject_reply(&refusal, &check.issuer.name).with_field("credential", cache.name())
+                    );
+                }
+            }
+        }
+        (user, _) => user,
+    };
     let result = match user {
         Ok(user) => cache.get(&user).await,
-        Err(e) => Err(ExchangeFailure::from(e)),
+        Err(e) => Err(e),
     };
     result.map_err(|e| {
         tracing::warn!(side = "outbound", credential = %cache.name(), error = %e, "no exchanged token");
         exchange_reply(&e).with_field("credential", cache.name())
     })
+}
+
+/// The user token failed `subject_issuer`'s checks (401), or its keys are unavailable (503).
+fn subject_reply(refusal: &crate::inbound::Refusal, issuer: &str) -> Reply {
+    tracing::warn!(side = "outbound", subject_issuer = %issuer, error = %refusal, "user token refused");
+    if matches!(refusal, crate::inbound::Refusal::KeysUnavailable(_)) {
+        return Reply::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "keys_unavailable",
+            refusal.to_string(),
+        );
+    }
+    let description = format!("the user token failed issuer `{issuer}`'s checks: {refusal}");
+    Reply::new(StatusCode::UNAUTHORIZED, "invalid_token", description.clone()).with_www_authenticate(format!(
+        r#"Bearer realm="tollgate", error="invalid_token", error_description="{}""#,
+        description.replace('"', "'")
+    ))
 }
 
 /// An exchange failure as the app sees it: 401 for what the user can fix (sign in again,

@@ -806,13 +806,10 @@ fn exchange_credentials_name_their_grant_and_subject_issuer() {
             subject_issuer: None,
         })
     );
-    // Named issuers are recognised, but the check is not wired into outbound yet.
     let cred = format!("{SECRET_CRED}      exchange: on_behalf_of\n      subject_issuer: entra\n");
-    assert_error_at(
-        &format!("{ISSUER}{}", outbound(&cred, ONE_ROUTE)),
-        "outbound.credentials.api.subject_issuer",
-        "not supported yet",
-    );
+    let config = load(&format!("{ISSUER}{}", outbound(&cred, ONE_ROUTE))).expect("valid");
+    let c = &config.outbound.unwrap().credentials[0];
+    assert_eq!(c.exchange.as_ref().unwrap().subject_issuer, Some(IssuerId(0)));
     let cred = format!("{SECRET_CRED}      exchange: token_exchange\n");
     let config = load(&outbound(&cred, ONE_ROUTE)).expect("valid");
     let c = &config.outbound.unwrap().credentials[0];

@@ -12,7 +12,7 @@ use super::super::file::{
 };
 use super::super::model::{
     AssertionAlgorithm, Credential, CredentialAuth, CredentialId, Exchange, ExchangeGrant, HostMatch,
-    ManagedIdentityEndpoint, Outbound, OutboundRoute, PathPrefix, SecretMethod, SecretSource,
+    IssuerId, ManagedIdentityEndpoint, Outbound, OutboundRoute, PathPrefix, SecretMethod, SecretSource,
 };
 use super::super::source::KeyPath;
 use super::{Check, UrlRule, route_label};
@@ -111,15 +111,7 @@ impl Check<'_> {
         let subject_issuer = match &file.subject_issuer {
             None => None,
             Some(name) => match issuers.iter().position(|n| n == name) {
-                // Verifying the user token with the issuer's keys is not wired into
-                // outbound yet: refuse rather than accept a check that would not happen.
-                Some(_) => {
-                    self.err(
-                        &path.key("subject_issuer"),
-                        "is not supported yet: the identity provider verifies the user token during the exchange",
-                    );
-                    None
-                }
+                Some(i) => Some(IssuerId(i)),
                 None => {
                     self.err(
                         &path.key("subject_issuer"),

@@ -416,3 +416,60 @@ async fn neither_the_user_token_nor_the_exchanged_one_reaches_the_logs() {
     }
     assert!(!logs.contains(SECRET), "the client secret reached the logs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_subject_issuer_only_tokens_passing_its_checks_reach_the_idp() {
+    let issuer = DevIssuer::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    issuer.add_client(CLIENT, ClientAuth::Secret(SECRET.into()), &[]);
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "secret", SECRET);
+    let issuers = format!(
+        "issuers:\n  dev:\n    issuer: {}\n    discovery_url: {}\n    audiences: [\"api://{CLIENT}\"]\noutbound:\n",
+        issuer.issuer(),
+        issuer.discovery_url()
+    );
+    let yaml = config(
+        &issuer,
+        &upstream,
+        "on_behalf_of",
+        "client_secret: { file: secret }",
+    )
+    .replace("outbound:\n", &issuers)
+    .replace("      auth:\n", "      subject_issuer: dev\n      auth:\n");
+    let w = World::start(&yaml, dir, issuer, upstream).await;
+
+    let user = user_token(&w.issuer, "kim", 3600);
+    let c = downstream_claims(call(&w, Some(&user)).await).await;
+    assert_same_user_for_downstream(&c, "kim");
+    assert_eq!(exchanges(&w), 1);
+
+    // signed by the issuer, but for another audience: refused before the IdP
+    let mut other = claims(&user);
+    other["aud"] = json!("api://someone-else");
+    let other = w.issuer.token(other);
+    // the issuer's kid, another key: a forgery
+    let forger = tollgate::devissuer::SigningKey::generate_rsa(
+        &w.issuer.signing_key().kid,
+        jsonwebtoken::Algorithm::RS256,
+    )
+    .unwrap();
+    let forged = forger.sign(&claims(&user));
+    for (token, why) in [(&other, "audience"), (&forged, "signature")] {
+        let res = call(&w, Some(token)).await;
+        assert_eq!(res.status(), 401, "{why}");
+        let www = res.headers()["www-authenticate"].to_str().unwrap().to_string();
+        assert!(www.contains(r#"error="invalid_token""#), "{why}: {www}");
+        let body = res.text().await.unwrap();
+        assert!(
+            body.contains("issuer `dev`") && !body.contains(token.as_str()),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        exchanges(&w),
+        1,
+        "refused tokens never reached the identity provider"
+    );
+    assert_eq!(w.upstream.requests(), 1);
+}
