@@ -1,10 +1,12 @@
 //! Outbound credentials: one [`TokenSource`] per configured credential (client secret,
 //! `private_key_jwt` certificate, workload identity, managed identity), each behind a
 //! [`TokenCache`] that acquires eagerly, refreshes in the background and shares one
-//! request among concurrent callers when no valid token exists.
+//! request among concurrent callers when no valid token exists. Exchange credentials
+//! (on-behalf-of, RFC 8693) use the same client authentication with a per-user cache.
 
 mod cache;
 mod client_secret;
+mod exchange;
 mod managed_identity;
 mod private_key_jwt;
 mod token_endpoint;
@@ -17,7 +19,11 @@ use std::time::Instant;
 use http::HeaderValue;
 
 pub use self::cache::{TokenCache, Unavailable};
+pub use self::exchange::{
+    DEFAULT_CAPACITY_BYTES, ExchangeFailure, UserToken, UserTokenCache, UserTokenError,
+};
 pub use self::private_key_jwt::{Assertion, CertificateKey};
+use self::token_endpoint::{ClientProof, TokenEndpoint};
 use crate::config::{Credential, CredentialAuth};
 
 /// `grant_type=client_credentials` assertion type for certificates and federated tokens.
@@ -60,6 +66,8 @@ pub enum AcquireError {
         error: Option<String>,
         description: Option<String>,
         codes: Vec<i64>,
+        /// A claims challenge the user must satisfy (Entra conditional access).
+        claims: Option<String>,
     },
     /// A 2xx answer that is not a usable token response.
     #[error("unusable token response: {0}")]
@@ -102,17 +110,54 @@ pub trait TokenSource: Send + Sync {
     fn acquire(&self) -> AcquireFuture<'_>;
 }
 
+type ProofFuture<'a> = Pin<Box<dyn Future<Output = Result<ClientProof, AcquireError>> + Send + 'a>>;
+
+/// How a client authenticates at its token endpoint (secret, certificate, federated
+/// assertion), whatever the grant it asks for.
+trait ClientAuthentication: Send + Sync {
+    fn endpoint(&self) -> &TokenEndpoint;
+    /// The proof for one request, read fresh (secrets and token files rotate).
+    fn prove(&self) -> ProofFuture<'_>;
+}
+
+/// The client-credentials grant (RFC 6749 §4.4) with a client's authentication.
+struct ClientCredentials(Box<dyn ClientAuthentication>);
+
+impl TokenSource for ClientCredentials {
+    fn acquire(&self) -> AcquireFuture<'_> {
+        Box::pin(async move {
+            let proof = self.0.prove().await?;
+            let grant = [("grant_type", "client_credentials")];
+            self.0.endpoint().request(&grant, proof).await
+        })
+    }
+}
+
 /// The token source for a configured credential.
 pub fn source(credential: &Credential, http: reqwest::Client) -> Box<dyn TokenSource> {
+    match kind(credential, http) {
+        Kind::Client(client) => Box::new(ClientCredentials(client)),
+        Kind::Platform(identity) => Box::new(identity),
+    }
+}
+
+/// Who asks for tokens: a client authenticating at its token endpoint, or a managed
+/// identity asking the platform.
+enum Kind {
+    Client(Box<dyn ClientAuthentication>),
+    Platform(managed_identity::ManagedIdentity),
+}
+
+fn kind(credential: &Credential, http: reqwest::Client) -> Kind {
     let endpoint = |token_url: &url::Url| {
-        token_endpoint::TokenEndpoint::new(
+        TokenEndpoint::new(
             http.clone(),
             token_url.clone(),
             credential.scopes.join(" "),
             credential.extra_params.clone(),
         )
     };
-    match &credential.auth {
+    Kind::Client(match &credential.auth {
         CredentialAuth::ClientSecret {
             token_url,
             client_id,
@@ -150,11 +195,13 @@ pub fn source(credential: &Credential, http: reqwest::Client) -> Box<dyn TokenSo
             resource,
             client_id,
             endpoint,
-        } => Box::new(managed_identity::ManagedIdentity {
-            http,
-            resource: resource.clone(),
-            client_id: client_id.clone(),
-            endpoint: endpoint.clone(),
-        }),
-    }
+        } => {
+            return Kind::Platform(managed_identity::ManagedIdentity {
+                http,
+                resource: resource.clone(),
+                client_id: client_id.clone(),
+                endpoint: endpoint.clone(),
+            });
+        }
+    })
 }

@@ -3,6 +3,7 @@
 //! only and is for development only: never trust it in production.
 
 mod certificate;
+mod exchange;
 mod signing_key;
 mod token_endpoint;
 
@@ -295,9 +296,9 @@ async fn token_request(state: &State, req: Request<Incoming>) -> Response<Full<B
         .iter()
         .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let (delay, lifetime, fail_with) = {
+    let (delay, lifetime, fail_with, claims_challenge) = {
         let b = read(&state.behaviour);
-        (b.delay, b.lifetime, b.fail_with)
+        (b.delay, b.lifetime, b.fail_with, b.claims_challenge.clone())
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -334,23 +335,48 @@ async fn token_request(state: &State, req: Request<Incoming>) -> Response<Full<B
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        token_endpoint::authenticate(&clients, &token_url, &form, auth, now).map(|a| {
-            let roles: Vec<&str> = clients
-                .get(&a.client_id)
-                .map(|c| c.roles.iter().map(String::as_str).collect())
-                .unwrap_or_default();
-            let scope = form
-                .iter()
-                .find(|(k, _)| k == "scope")
-                .map(|(_, v)| v.as_str())
-                .unwrap_or_default();
-            let aud = token_endpoint::audience_of(scope);
-            (
-                a.client_id.clone(),
-                a.method,
-                app_claims(&aud, &a.client_id, a.azpacr, &roles, DEV_TENANT),
-            )
-        })
+        let scope = form
+            .iter()
+            .find(|(k, _)| k == "scope")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        let client_credentials = entry.field("grant_type") == Some("client_credentials");
+        let authenticated = token_endpoint::authenticate(&clients, &token_url, &form, auth, now);
+        match authenticated {
+            Err(e) => Err(e),
+            Ok(a) if client_credentials => {
+                let roles: Vec<&str> = clients
+                    .get(&a.client_id)
+                    .map(|c| c.roles.iter().map(String::as_str).collect())
+                    .unwrap_or_default();
+                let aud = token_endpoint::audience_of(scope);
+                let claims = app_claims(&aud, &a.client_id, a.azpacr, &roles, DEV_TENANT);
+                Ok((a.client_id, a.method, claims))
+            }
+            Ok(a) => {
+                entry.client_id = Some(a.client_id.clone());
+                let jwks = json!({ "keys": read(&state.published).iter().map(|k| k.jwk().clone()).collect::<Vec<_>>() });
+                let minted = exchange::subject(&form)
+                    .and_then(|subject| exchange::exchange(&jwks, &state.issuer, &a, subject, scope, now));
+                match (minted, claims_challenge) {
+                    (Ok(_), Some(claims)) => {
+                        let description = "AADSTS50076: Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication.";
+                        entry.status = 400;
+                        entry.error = Some(description.to_string());
+                        let body = json!({
+                            "error": "invalid_grant",
+                            "error_description": description,
+                            "error_codes": [50076],
+                            "suberror": "basic_action",
+                            "claims": claims,
+                        });
+                        write(&state.token_log).push(entry);
+                        return json_response(StatusCode::BAD_REQUEST, body);
+                    }
+                    (minted, _) => minted.map(|claims| (a.client_id, a.method, claims)),
+                }
+            }
+        }
     };
     let response = match outcome {
         Ok((client_id, method, mut claims)) => {

@@ -361,9 +361,31 @@ async fn authorize(
 async fn verify(judge: Judge<'_>, token: &str) -> Result<Verified, Refusal> {
     let unverified = jwt::parse(token)?;
     let id = jwt::select_issuer(&unverified, judge.issuers)?;
-    let issuer = &judge.issuers[id.0];
+    let claims = verify_as(&judge.issuers[id.0], &judge.keys[id.0], unverified, token).await?;
+    Ok(Verified { issuer: id, claims })
+}
+
+/// Verify `token` as one of `issuer`'s, with `cache` holding its keys: what inbound does
+/// to every token, for the outbound exchange's `subject_issuer`. Keys never fetched yet
+/// are fetched first.
+pub async fn verify_from(issuer: &Issuer, cache: &KeyCache, token: &str) -> Result<jwt::Claims, Refusal> {
+    let unverified = jwt::parse(token)?;
+    jwt::select_issuer(&unverified, std::slice::from_ref(issuer))?;
+    if cache.current().is_none() {
+        let _ = cache.refresh().await;
+    }
+    verify_as(issuer, cache, unverified, token).await
+}
+
+/// Algorithm, signature (an unknown `kid` refreshes the keys, rate-limited), then the
+/// issuer's claim checks (`iss`, `aud`, `exp`, `nbf`).
+async fn verify_as(
+    issuer: &Issuer,
+    cache: &KeyCache,
+    unverified: jwt::Unverified<'_>,
+    token: &str,
+) -> Result<jwt::Claims, Refusal> {
     jwt::check_algorithm(&unverified, issuer)?;
-    let cache = &judge.keys[id.0];
     let unavailable = || Refusal::KeysUnavailable(issuer.name.clone());
     let mut keys = cache.current().ok_or_else(unavailable)?;
     let kid = unverified.kid.as_deref();
@@ -381,10 +403,7 @@ async fn verify(judge: Judge<'_>, token: &str) -> Result<Verified, Refusal> {
         }
     }
     jwt::validate_claims(&unverified.claims, issuer, now)?;
-    Ok(Verified {
-        issuer: id,
-        claims: unverified.claims,
-    })
+    Ok(unverified.claims)
 }
 
 impl From<TokenError> for Outcome {

@@ -1,6 +1,7 @@
 //! Outbound: the local app sends plain HTTP; tollgate picks the route, attaches the route
-//! credential's cached token (replacing any `Authorization` the app sent) and forwards
-//! over TLS. `handle` loads the snapshot once; it alone logs, counts and renders.
+//! credential's cached token (replacing any `Authorization` the app sent, or exchanging
+//! it for an exchange credential) and forwards over TLS. `handle` loads the snapshot
+//! once; it alone logs, counts and renders.
 
 pub mod routing;
 
@@ -14,8 +15,10 @@ use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::config::{Config, Credential, Outbound};
-use crate::credentials::{self, TokenCache};
+use crate::config::{Config, Credential, Issuer, Outbound};
+use crate::credentials::{
+    self, ExchangeFailure, Token, TokenCache, UserToken, UserTokenCache, UserTokenError,
+};
 use crate::metrics::Metrics;
 use crate::online::Finding;
 use crate::proxy::{self, Body, Proxy, Target, TlsSetupError, Upstream};
@@ -30,8 +33,28 @@ pub struct Snapshot {
     pub upstreams: Vec<(Upstream, usize)>,
     /// One pooled client per distinct `ca_file` (index 0: system roots only).
     pub proxies: Vec<(Option<std::path::PathBuf>, Proxy)>,
-    /// One token cache per credential, same order as `outbound.credentials`.
+    /// The shared token caches of the client-credentials credentials.
     pub tokens: Vec<Arc<TokenCache>>,
+    /// Per credential, same order as `outbound.credentials`: where its tokens come from.
+    pub rooms: Vec<Room>,
+}
+
+/// Where a credential's token comes from.
+#[derive(Clone)]
+pub enum Room {
+    /// Client credentials: one token shared by every request.
+    Shared(Arc<TokenCache>),
+    /// An exchange: one token per user token the app sends, which must first pass the
+    /// `subject` issuer's checks when one is configured.
+    PerUser(Arc<UserTokenCache>, Option<Arc<SubjectCheck>>),
+}
+
+/// `subject_issuer`: the user token must pass this issuer's checks (inbound's
+/// verification) before it is exchanged. Keys are fetched at first use and refreshed when
+/// an unknown `kid` appears.
+pub struct SubjectCheck {
+    issuer: Issuer,
+    keys: crate::inbound::jwks::KeyCache,
 }
 
 pub struct OutboundService {
@@ -57,14 +80,59 @@ impl Snapshot {
     /// to be acquired and started.
     pub fn build(
         outbound: &Outbound,
+        issuers: &[Issuer],
         previous: Option<&Snapshot>,
         cx: &BuildContext<'_>,
     ) -> Result<(Self, Vec<Arc<TokenCache>>), BuildError> {
         let mut tokens = Vec::with_capacity(outbound.credentials.len());
+        let mut rooms = Vec::with_capacity(outbound.credentials.len());
         let mut fresh = Vec::new();
         for c in &outbound.credentials {
+            if let Some(exchange) = &c.exchange {
+                // Holds no token until a user call arrives: not a readiness condition.
+                let subject_issuer = exchange.subject_issuer.map(|id| &issuers[id.0]);
+                let kept = previous.and_then(|p| {
+                    p.rooms.iter().find_map(|r| match r {
+                        Room::PerUser(u, subject)
+                            if u.name() == c.name
+                                && u.serves(c)
+                                && subject.as_ref().map(|s| &s.issuer) == subject_issuer =>
+                        {
+                            Some((u.clone(), subject.clone()))
+                        }
+                        _ => None,
+                    })
+                });
+                if let Some((cache, subject)) = kept {
+                    rooms.push(Room::PerUser(cache, subject));
+                    continue;
+                }
+                let subject = subject_issuer.map(|issuer| {
+                    Arc::new(SubjectCheck {
+                        issuer: issuer.clone(),
+                        keys: crate::inbound::jwks::KeyCache::new(
+                            &issuer.name,
+                            issuer.keys.clone(),
+                            cx.http.clone(),
+                            cx.metrics.clone(),
+                            None,
+                        ),
+                    })
+                });
+                let cache = Arc::new(UserTokenCache::new(
+                    c,
+                    cx.http.clone(),
+                    cx.metrics.clone(),
+                    credentials::DEFAULT_CAPACITY_BYTES,
+                ));
+                rooms.push(Room::PerUser(cache, subject));
+                continue;
+            }
             match previous.and_then(|p| p.tokens.iter().find(|t| t.name() == c.name && t.serves(c))) {
-                Some(cache) => tokens.push(cache.clone()),
+                Some(cache) => {
+                    rooms.push(Room::Shared(cache.clone()));
+                    tokens.push(cache.clone());
+                }
                 None => {
                     let handle = cx
                         .readiness
@@ -76,6 +144,7 @@ impl Snapshot {
                         handle,
                     ));
                     fresh.push(cache.clone());
+                    rooms.push(Room::Shared(cache.clone()));
                     tokens.push(cache);
                 }
             }
@@ -110,6 +179,7 @@ impl Snapshot {
             upstreams,
             proxies,
             tokens,
+            rooms,
         };
         Ok((snapshot, fresh))
     }
@@ -194,22 +264,14 @@ struct Sent {
 /// Attach route `i`'s token and forward.
 async fn send(snap: &Snapshot, i: usize, mut req: Request<Incoming>, raw_path: &str, grpc: bool) -> Sent {
     let route = &snap.outbound.routes[i];
-    let cache = &snap.tokens[route.credential.0];
-    let token = match cache.get().await {
+    let token = match token_for(&snap.rooms[route.credential.0], req.headers()).await {
         Ok(token) => token,
-        Err(e) => {
-            tracing::warn!(side = "outbound", route = %route.label, error = %e, "no token");
+        Err(reply) => {
             return Sent {
                 route: Some(i),
                 decision: "refuse",
-                reason: "token_unavailable",
-                response: Reply::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "token_unavailable",
-                    e.to_string(),
-                )
-                .with_field("credential", cache.name())
-                .render(grpc),
+                reason: reply.error,
+                response: reply.render(grpc),
             };
         }
     };
@@ -254,6 +316,102 @@ async fn send(snap: &Snapshot, i: usize, mut req: Request<Incoming>, raw_path: &
     }
 }
 
+/// The token to attach: the shared one, or the exchange of the app's user token.
+async fn token_for(room: &Room, headers: &http::HeaderMap) -> Result<Arc<Token>, Reply> {
+    let cache = match room {
+        Room::Shared(cache) => {
+            return cache.get().await.map_err(|e| {
+                tracing::warn!(side = "outbound", error = %e, "no token");
+                Reply::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "token_unavailable",
+                    e.to_string(),
+                )
+                .with_field("credential", cache.name())
+            });
+        }
+        Room::PerUser(cache, subject) => (cache, subject),
+    };
+    let (cache, subject) = cache;
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let user = match (values.next(), values.next()) {
+        (first, None) => UserToken::from_authorization(first),
+        (Some(_), Some(_)) => Err(UserTokenError::Malformed),
+        (None, Some(_)) => Err(UserTokenError::Missing),
+    };
+    let user = user.map_err(ExchangeFailure::from);
+    let user = match (user, subject) {
+        (Ok(user), Some(check)) => {
+            match crate::inbound::verify_from(&check.issuer, &check.keys, user.expose()).await {
+                Ok(_) => Ok(user),
+                Err(refusal) => {
+                    return Err(
+                        subject_reply(&refusal, &check.issuer.name).with_field("credential", cache.name())
+                    );
+                }
+            }
+        }
+        (user, _) => user,
+    };
+    let result = match user {
+        Ok(user) => cache.get(&user).await,
+        Err(e) => Err(e),
+    };
+    result.map_err(|e| {
+        tracing::warn!(side = "outbound", credential = %cache.name(), error = %e, "no exchanged token");
+        exchange_reply(&e).with_field("credential", cache.name())
+    })
+}
+
+/// The user token failed `subject_issuer`'s checks (401), or its keys are unavailable (503).
+fn subject_reply(refusal: &crate::inbound::Refusal, issuer: &str) -> Reply {
+    tracing::warn!(side = "outbound", subject_issuer = %issuer, error = %refusal, "user token refused");
+    if matches!(refusal, crate::inbound::Refusal::KeysUnavailable(_)) {
+        return Reply::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "keys_unavailable",
+            refusal.to_string(),
+        );
+    }
+    let description = format!("the user token failed issuer `{issuer}`'s checks: {refusal}");
+    Reply::new(StatusCode::UNAUTHORIZED, "invalid_token", description.clone()).with_www_authenticate(format!(
+        r#"Bearer realm="tollgate", error="invalid_token", error_description="{}""#,
+        description.replace('"', "'")
+    ))
+}
+
+/// An exchange failure as the app sees it: 401 for what the user can fix (sign in again,
+/// satisfy a claims challenge), 503 when the IdP is unavailable, else 502.
+fn exchange_reply(e: &ExchangeFailure) -> Reply {
+    let realm = r#"Bearer realm="tollgate""#;
+    match e {
+        // RFC 6750 §3.1: no error code when no token was sent.
+        ExchangeFailure::UserToken(UserTokenError::Missing) => {
+            Reply::new(StatusCode::UNAUTHORIZED, "missing_token", e.to_string())
+                .with_www_authenticate(realm.into())
+        }
+        ExchangeFailure::UserToken(_) => Reply::new(StatusCode::UNAUTHORIZED, "invalid_token", e.to_string())
+            .with_www_authenticate(format!(
+                r#"{realm}, error="invalid_token", error_description="{e}""#
+            )),
+        ExchangeFailure::Acquire { .. } => {
+            if let Some(challenge) = e.claims_challenge() {
+                return Reply::new(StatusCode::UNAUTHORIZED, "insufficient_claims", e.to_string())
+                    .with_www_authenticate(challenge.www_authenticate());
+            }
+            if e.idp_unavailable() {
+                Reply::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "token_unavailable",
+                    e.to_string(),
+                )
+            } else {
+                Reply::new(StatusCode::BAD_GATEWAY, "exchange_failed", e.to_string())
+            }
+        }
+    }
+}
+
 /// Path safety, then the route index; or the reply that refuses the request.
 fn route(
     snap: &Snapshot,
@@ -293,6 +451,15 @@ pub async fn check_online(config: &Config, http: &reqwest::Client, metrics: &Met
     };
     let mut findings = Vec::new();
     for c in &outbound.credentials {
+        if c.exchange.is_some() {
+            findings.push(Finding {
+                subject: format!("credential {}", c.name),
+                outcome: Ok(
+                    "exchange credential: tokens are exchanged per user call, not checked here".into(),
+                ),
+            });
+            continue;
+        }
         let cache = TokenCache::new(c, credentials::source(c, http.clone()), metrics.clone(), None);
         let outcome = match cache.acquire_now().await {
             Ok(t) => Ok(format!(

@@ -302,7 +302,7 @@ impl Reloader {
                 };
                 let outbound = match (old_out, &new.outbound) {
                     (Some(old), Some(section)) => Some(
-                        outbound::Snapshot::build(section, Some(&old), &cx)
+                        outbound::Snapshot::build(section, &new.issuers, Some(&old), &cx)
                             .map(|built| (old, built))
                             .map_err(|e| e.to_string()),
                     ),

@@ -205,7 +205,7 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
     let outbound = match &config.outbound {
         None => None,
         Some(outbound) => {
-            let (snapshot, fresh) = outbound::Snapshot::build(outbound, None, &cx)?;
+            let (snapshot, fresh) = outbound::Snapshot::build(outbound, &config.issuers, None, &cx)?;
             for cache in fresh {
                 tasks.spawn(cache.keep_fresh(shutdown.clone()));
             }

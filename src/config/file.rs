@@ -210,8 +210,26 @@ pub struct FileRequirement {
     pub clients: Option<Vec<String>>,
     pub azpacr: Option<Vec<String>>,
     pub tenants: Option<Vec<String>>,
+    pub token_kind: Option<FileTokenKind>,
     pub claims: Option<BTreeMap<String, OneOrMany>>,
     pub any_of: Option<Vec<FileRequirement>>,
+}
+
+/// `token_kind: app | user`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileTokenKind {
+    App,
+    User,
+}
+
+impl From<FileTokenKind> for super::model::TokenKind {
+    fn from(k: FileTokenKind) -> Self {
+        match k {
+            FileTokenKind::App => super::model::TokenKind::App,
+            FileTokenKind::User => super::model::TokenKind::User,
+        }
+    }
 }
 
 /// A claim requirement value: `idtyp: app` or `idtyp: [app, user]`.
@@ -245,6 +263,18 @@ pub struct FileCredential {
     pub auth: FileAuth,
     #[serde(default)]
     pub extra_params: BTreeMap<String, String>,
+    /// Absent: client credentials. Present: the app's user token is exchanged.
+    pub exchange: Option<FileExchange>,
+    /// The issuer (under `issuers:`) whose checks the user token must pass first.
+    pub subject_issuer: Option<String>,
+}
+
+/// `exchange: on_behalf_of | token_exchange`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileExchange {
+    OnBehalfOf,
+    TokenExchange,
 }
 
 /// `auth:` holds exactly one method. A struct of options rather than an enum, because

@@ -211,8 +211,27 @@ pub struct Requirement {
     pub clients: Vec<String>,
     pub azpacr: Vec<String>,
     pub tenants: Vec<String>,
+    /// An application or a user (delegated) token.
+    pub token_kind: Option<TokenKind>,
     pub claims: Vec<ClaimRequirement>,
     pub any_of: Vec<Requirement>,
+}
+
+/// Whose token it is: Entra's `idtyp` when present, otherwise a token with `scp` is a
+/// user (delegated) token and one without is an application token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    App,
+    User,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::App => "app",
+            TokenKind::User => "user",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,6 +272,24 @@ pub struct Credential {
     pub scopes: Vec<String>,
     pub extra_params: Vec<(String, String)>,
     pub auth: CredentialAuth,
+    /// `None`: the client-credentials grant, one token shared by every request.
+    pub exchange: Option<Exchange>,
+}
+
+/// A credential that exchanges the app's user token (one token per user).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub grant: ExchangeGrant,
+    /// The user token must first pass this issuer's signature, audience and time checks.
+    pub subject_issuer: Option<IssuerId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeGrant {
+    /// Entra ID's on-behalf-of (`urn:ietf:params:oauth:grant-type:jwt-bearer`).
+    OnBehalfOf,
+    /// RFC 8693 token exchange.
+    TokenExchange,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -804,3 +804,71 @@ fn numbers_the_sidecar_computes_with_are_bounded() {
     assert_error_at(&max_token(huge), "inbound.max_token_bytes", "at most 1048576");
     assert!(load(&max_token(1024 * 1024)).is_ok());
 }
+
+#[test]
+fn token_kind_is_app_or_user() {
+    let yaml = inbound("    - match: { path_prefix: /a }\n      require: { token_kind: robot }\n");
+    assert_error_at(&yaml, "inbound.routes[0].require.token_kind", "`app` or `user`");
+    let yaml = inbound("    - match: { path_prefix: /a }\n      require: { token_kind: user }\n");
+    let config = load(&yaml).unwrap();
+    let route = &config.inbound.as_ref().unwrap().policy.routes[0];
+    match &route.access {
+        Access::Require(r) => assert_eq!(r.token_kind, Some(TokenKind::User)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn exchange_credentials_name_their_grant_and_subject_issuer() {
+    let cred = format!("{SECRET_CRED}      exchange: on_behalf_of\n");
+    let config = load(&format!("{ISSUER}{}", outbound(&cred, ONE_ROUTE))).expect("valid");
+    let c = &config.outbound.unwrap().credentials[0];
+    assert_eq!(
+        c.exchange,
+        Some(Exchange {
+            grant: ExchangeGrant::OnBehalfOf,
+            subject_issuer: None,
+        })
+    );
+    let cred = format!("{SECRET_CRED}      exchange: on_behalf_of\n      subject_issuer: entra\n");
+    let config = load(&format!("{ISSUER}{}", outbound(&cred, ONE_ROUTE))).expect("valid");
+    let c = &config.outbound.unwrap().credentials[0];
+    assert_eq!(c.exchange.as_ref().unwrap().subject_issuer, Some(IssuerId(0)));
+    let cred = format!("{SECRET_CRED}      exchange: token_exchange\n");
+    let config = load(&outbound(&cred, ONE_ROUTE)).expect("valid");
+    let c = &config.outbound.unwrap().credentials[0];
+    assert_eq!(
+        c.exchange.as_ref().map(|e| e.grant),
+        Some(ExchangeGrant::TokenExchange)
+    );
+    let config = load(&outbound(SECRET_CRED, ONE_ROUTE)).expect("valid");
+    assert_eq!(config.outbound.unwrap().credentials[0].exchange, None);
+}
+
+#[test]
+fn exchange_mistakes_are_refused_at_their_key() {
+    let cred = format!("{SECRET_CRED}      exchange: obo\n");
+    assert_error_at(
+        &outbound(&cred, ONE_ROUTE),
+        "outbound.credentials.api.exchange",
+        "`on_behalf_of` or `token_exchange`",
+    );
+    let cred = format!("{SECRET_CRED}      exchange: on_behalf_of\n      subject_issuer: nope\n");
+    assert_error_at(
+        &format!("{ISSUER}{}", outbound(&cred, ONE_ROUTE)),
+        "outbound.credentials.api.subject_issuer",
+        "unknown issuer `nope`",
+    );
+    let cred = format!("{SECRET_CRED}      subject_issuer: entra\n");
+    assert_error_at(
+        &format!("{ISSUER}{}", outbound(&cred, ONE_ROUTE)),
+        "outbound.credentials.api.subject_issuer",
+        "only applies to an exchange credential",
+    );
+    let cred = "    api:\n      scopes: [api://x/.default]\n      auth:\n        managed_identity: {}\n      exchange: on_behalf_of\n";
+    assert_error_at(
+        &outbound(cred, ONE_ROUTE),
+        "outbound.credentials.api.exchange",
+        "managed identity cannot exchange",
+    );
+}

@@ -110,7 +110,7 @@ pub(super) fn validate(
     });
     let outbound = file.outbound.and_then(|mut o| {
         let own = check.limits(&root.key("outbound").key("limits"), o.limits.take(), &limits);
-        let mut outbound = check.outbound(&root.key("outbound"), o)?;
+        let mut outbound = check.outbound(&root.key("outbound"), o, &issuer_names)?;
         outbound.limits = own;
         Some(outbound)
     });

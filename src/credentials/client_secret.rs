@@ -6,8 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderValue;
 
-use super::token_endpoint::TokenEndpoint;
-use super::{AcquireError, AcquireFuture, TokenSource};
+use super::token_endpoint::{ClientProof, TokenEndpoint};
+use super::{AcquireError, ClientAuthentication, ProofFuture};
 use crate::config::{SecretMethod, SecretSource};
 use crate::secret::Secret;
 
@@ -18,23 +18,27 @@ pub struct ClientSecret {
     pub method: SecretMethod,
 }
 
-impl TokenSource for ClientSecret {
-    fn acquire(&self) -> AcquireFuture<'_> {
+impl ClientAuthentication for ClientSecret {
+    fn endpoint(&self) -> &TokenEndpoint {
+        &self.endpoint
+    }
+
+    fn prove(&self) -> ProofFuture<'_> {
         Box::pin(async move {
             let secret = read_secret(&self.secret).await?;
-            match self.method {
-                SecretMethod::Post => {
-                    let fields = vec![
+            Ok(match self.method {
+                SecretMethod::Post => ClientProof {
+                    fields: vec![
                         ("client_id", self.client_id.clone()),
                         ("client_secret", secret.expose().clone()),
-                    ];
-                    self.endpoint.request(fields, None).await
-                }
-                SecretMethod::Basic => {
-                    let header = basic_header(&self.client_id, &secret);
-                    self.endpoint.request(Vec::new(), Some(header)).await
-                }
-            }
+                    ],
+                    basic: None,
+                },
+                SecretMethod::Basic => ClientProof {
+                    fields: Vec::new(),
+                    basic: Some(basic_header(&self.client_id, &secret)),
+                },
+            })
         })
     }
 }

@@ -13,8 +13,8 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 
-use super::token_endpoint::TokenEndpoint;
-use super::{AcquireError, AcquireFuture, JWT_BEARER, TokenSource};
+use super::token_endpoint::{ClientProof, TokenEndpoint};
+use super::{AcquireError, ClientAuthentication, JWT_BEARER, ProofFuture};
 use crate::clock::unix_now;
 use crate::config::AssertionAlgorithm;
 use crate::secret::Secret;
@@ -46,8 +46,12 @@ pub struct Assertion<'a> {
     pub algorithm: AssertionAlgorithm,
 }
 
-impl TokenSource for PrivateKeyJwt {
-    fn acquire(&self) -> AcquireFuture<'_> {
+impl ClientAuthentication for PrivateKeyJwt {
+    fn endpoint(&self) -> &TokenEndpoint {
+        &self.endpoint
+    }
+
+    fn prove(&self) -> ProofFuture<'_> {
         Box::pin(async move {
             let key = CertificateKey::load(&self.certificate_file, &self.key_file).await?;
             let assertion = key.sign(&Assertion {
@@ -60,7 +64,7 @@ impl TokenSource for PrivateKeyJwt {
                 ("client_assertion_type", JWT_BEARER.to_string()),
                 ("client_assertion", assertion.expose().clone()),
             ];
-            self.endpoint.request(fields, None).await
+            Ok(ClientProof { fields, basic: None })
         })
     }
 }

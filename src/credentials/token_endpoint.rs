@@ -1,6 +1,6 @@
-//! The client-credentials grant against a token endpoint (RFC 6749 §4.4), and the parsing
-//! of token responses shared with managed identity: `expires_in` and friends may arrive
-//! as numbers or strings.
+//! Token requests against a token endpoint: one grant (client credentials, RFC 6749 §4.4,
+//! or an exchange) plus the client's proof, and the parsing of token responses shared with
+//! managed identity: `expires_in` and friends may arrive as numbers or strings.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,13 @@ use super::{AcquireError, Token};
 use crate::clock::unix_now;
 
 const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+/// How a client proves itself in a token request: form fields (`client_secret`,
+/// `client_assertion`, …) or an HTTP Basic header (client_secret_basic).
+pub struct ClientProof {
+    pub fields: Vec<(&'static str, String)>,
+    pub basic: Option<HeaderValue>,
+}
 
 pub struct TokenEndpoint {
     http: reqwest::Client,
@@ -34,22 +41,19 @@ impl TokenEndpoint {
         &self.url
     }
 
-    /// POST `grant_type=client_credentials`, `scope`, the extra parameters and `auth_fields`;
-    /// `basic` is an `Authorization` header value for client_secret_basic.
-    pub async fn request(
-        &self,
-        auth_fields: Vec<(&'static str, String)>,
-        basic: Option<HeaderValue>,
-    ) -> Result<Token, AcquireError> {
-        let mut form: Vec<(&str, &str)> = vec![("grant_type", "client_credentials"), ("scope", &self.scope)];
+    /// POST the `grant` fields (`grant_type` and the grant's own), `scope`, the extra
+    /// parameters and the client's `proof`.
+    pub async fn request(&self, grant: &[(&str, &str)], proof: ClientProof) -> Result<Token, AcquireError> {
+        let mut form: Vec<(&str, &str)> = grant.to_vec();
+        form.push(("scope", &self.scope));
         for (k, v) in &self.extra {
             form.push((k, v));
         }
-        for (k, v) in &auth_fields {
+        for (k, v) in &proof.fields {
             form.push((k, v));
         }
         let mut req = self.http.post(self.url.clone()).form(&form);
-        if let Some(b) = basic {
+        if let Some(b) = proof.basic {
             req = req.header(http::header::AUTHORIZATION, b);
         }
         let sent = Instant::now();
@@ -116,6 +120,8 @@ struct RawError {
     error_description: Option<String>,
     #[serde(default)]
     error_codes: Vec<i64>,
+    /// Entra's claims challenge (conditional access, MFA): JSON text to pass to the client.
+    claims: Option<String>,
 }
 
 /// A token response (or an OAuth error response) into a token. `sent` is when the request
@@ -126,12 +132,14 @@ pub fn parse_response(status: u16, body: &[u8], sent: Instant) -> Result<Token, 
             error: None,
             error_description: None,
             error_codes: Vec::new(),
+            claims: None,
         });
         return Err(AcquireError::Refused {
             status,
             error: raw.error.map(|e| printable(&e, 100)),
             description: raw.error_description.map(|d| printable(&d, 400)),
             codes: raw.error_codes,
+            claims: raw.claims.filter(|c| !c.is_empty()).map(|c| printable(&c, 4096)),
         });
     }
     let bad = |why: &str| AcquireError::BadResponse(why.into());

@@ -1,8 +1,8 @@
 //! `workload_identity`: the Kubernetes service-account token in `token_file` is the client
 //! assertion, read fresh at every acquisition (the kubelet rotates it).
 
-use super::token_endpoint::TokenEndpoint;
-use super::{AcquireError, AcquireFuture, JWT_BEARER, TokenSource};
+use super::token_endpoint::{ClientProof, TokenEndpoint};
+use super::{AcquireError, ClientAuthentication, JWT_BEARER, ProofFuture};
 
 pub struct WorkloadIdentity {
     pub endpoint: TokenEndpoint,
@@ -10,8 +10,12 @@ pub struct WorkloadIdentity {
     pub token_file: std::path::PathBuf,
 }
 
-impl TokenSource for WorkloadIdentity {
-    fn acquire(&self) -> AcquireFuture<'_> {
+impl ClientAuthentication for WorkloadIdentity {
+    fn endpoint(&self) -> &TokenEndpoint {
+        &self.endpoint
+    }
+
+    fn prove(&self) -> ProofFuture<'_> {
         Box::pin(async move {
             let assertion = tokio::fs::read_to_string(&self.token_file).await.map_err(|e| {
                 AcquireError::Local(format!(
@@ -31,7 +35,7 @@ impl TokenSource for WorkloadIdentity {
                 ("client_assertion_type", JWT_BEARER.to_string()),
                 ("client_assertion", assertion.to_string()),
             ];
-            self.endpoint.request(fields, None).await
+            Ok(ClientProof { fields, basic: None })
         })
     }
 }

@@ -1,5 +1,5 @@
-//! The development issuer's token endpoint: the client-credentials grant for registered
-//! clients (secret by `post` or `basic`, certificate by `private_key_jwt`, federated
+//! The development issuer's token endpoint: the client-credentials and exchange grants
+//! (see `exchange.rs`) for registered clients (secret by `post` or `basic`, certificate by `private_key_jwt`, federated
 //! assertion), plus an App Service–style managed identity endpoint. Every request is
 //! logged for tests; lifetime, delay and failure are adjustable.
 
@@ -63,6 +63,9 @@ pub struct Behaviour {
     pub delay: Duration,
     /// Answer every token request with this status (an OAuth error body).
     pub fail_with: Option<u16>,
+    /// Answer exchange grants with `invalid_grant`, AADSTS50076 and this `claims`
+    /// challenge (conditional access asking for MFA).
+    pub claims_challenge: Option<String>,
 }
 
 impl Default for Behaviour {
@@ -71,6 +74,7 @@ impl Default for Behaviour {
             lifetime: Duration::from_secs(3600),
             delay: Duration::ZERO,
             fail_with: None,
+            claims_challenge: None,
         }
     }
 }
@@ -83,7 +87,8 @@ pub struct Authenticated {
     pub azpacr: &'static str,
 }
 
-/// Authenticate a client-credentials request against the registered clients.
+/// Authenticate a token request's client against the registered clients (the grant is
+/// the caller's to check).
 pub fn authenticate(
     clients: &HashMap<String, Client>,
     token_url: &str,
@@ -93,13 +98,6 @@ pub fn authenticate(
 ) -> Result<Authenticated, (StatusCode, &'static str, String)> {
     let field = |n: &str| form.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     let invalid = |why: String| (StatusCode::UNAUTHORIZED, "invalid_client", why);
-    if field("grant_type") != Some("client_credentials") {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "only client_credentials".into(),
-        ));
-    }
     if let Some(basic) = authorization.and_then(|a| a.strip_prefix("Basic ")) {
         let decoded = STANDARD
             .decode(basic.trim())

@@ -7,7 +7,7 @@ use http::Method;
 use serde_json::Value;
 
 use super::jwt::Claims;
-use crate::config::{InboundRoute, IssuerId, Requirement};
+use crate::config::{InboundRoute, IssuerId, Requirement, TokenKind};
 use crate::served_path::ServedPath;
 
 /// The requirement a token did not meet.
@@ -48,6 +48,7 @@ pub struct Check<'r, 'c> {
 pub enum Wanted<'r> {
     Values(&'r [String]),
     Issuers(&'r [IssuerId]),
+    Kind(TokenKind),
     Alternatives,
 }
 
@@ -147,6 +148,20 @@ pub fn checks<'r, 'c>(
             return out;
         }
     }
+    if let Some(wanted) = req.token_kind {
+        let kind = token_kind(claims);
+        let passed = kind == wanted;
+        let saw = vec![Cow::Borrowed(kind.as_str())];
+        if !push(check(
+            "token_kind",
+            "idtyp/scp",
+            passed,
+            Wanted::Kind(wanted),
+            saw,
+        )) {
+            return out;
+        }
+    }
     for c in &req.claims {
         let saw = claim_values(claims.get(&c.claim));
         let passed = saw.iter().any(|s| c.values.iter().any(|v| v == s));
@@ -186,6 +201,13 @@ impl Check<'_, '_> {
                 let names: Vec<String> = ids.iter().map(|i| issuer_name(*i)).collect();
                 format!("requires a token from issuer {}", list(&names))
             }
+            (Wanted::Kind(kind), _) => format!(
+                "requires {} token (idtyp, else `scp` present means user)",
+                match kind {
+                    TokenKind::App => "an app",
+                    TokenKind::User => "a user",
+                }
+            ),
             (Wanted::Values(values), "claims") => {
                 format!("requires claim `{}` to be one of {}", self.claim, list(values))
             }
@@ -232,6 +254,17 @@ fn scopes(claims: &Claims) -> Vec<&str> {
     match value {
         Some(Value::String(s)) => s.split(' ').filter(|s| !s.is_empty()).collect(),
         other => strings(other),
+    }
+}
+
+/// Entra's `idtyp` (`app`/`user`) when present; otherwise a token carrying `scp` (delegated
+/// scopes) was issued to a user, one without to an application.
+pub fn token_kind(claims: &Claims) -> TokenKind {
+    match claims.get("idtyp").and_then(Value::as_str) {
+        Some("app") => TokenKind::App,
+        Some("user") => TokenKind::User,
+        _ if claims.contains_key("scp") => TokenKind::User,
+        _ => TokenKind::App,
     }
 }
 

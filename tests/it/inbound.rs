@@ -67,6 +67,9 @@ inbound:
           - {{ roles_any: [Reports.Read] }}
           - {{ scopes_any: [reports.read], tenants: ["{TENANT}"] }}
         claims: {{ idtyp: [app] }}
+    - name: profile
+      match: {{ path_prefix: /profile }}
+      require: {{ token_kind: user, scopes_any: [Orders.Read] }}
     - name: slow
       match: {{ path_prefix: /slow }}
       require: {{ issuers: [dev] }}

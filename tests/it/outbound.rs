@@ -2,6 +2,7 @@
 //! (reports the bearer token it received), tollgate between the app and the upstream.
 
 mod credentials;
+mod exchange;
 mod logs;
 mod routing;
 mod tokens;

@@ -328,6 +328,7 @@ impl Check<'_> {
             clients: self.present_list(&path.key("clients"), file.clients),
             azpacr: self.present_list(&path.key("azpacr"), file.azpacr),
             tenants: self.present_list(&path.key("tenants"), file.tenants),
+            token_kind: file.token_kind.map(Into::into),
             claims: Vec::new(),
             any_of: Vec::new(),
         };

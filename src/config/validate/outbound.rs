@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::super::file::{FileAuth, FileCredential, FileOutbound, FileOutboundRoute, FileSecretMethod};
+use super::super::file::{
+    FileAuth, FileCredential, FileExchange, FileOutbound, FileOutboundRoute, FileSecretMethod,
+};
 use super::super::model::{
-    AssertionAlgorithm, Credential, CredentialAuth, CredentialId, HostMatch, ManagedIdentityEndpoint,
-    Outbound, OutboundRoute, PathPrefix, SecretMethod, SecretSource,
+    AssertionAlgorithm, Credential, CredentialAuth, CredentialId, Exchange, ExchangeGrant, HostMatch,
+    IssuerId, ManagedIdentityEndpoint, Outbound, OutboundRoute, PathPrefix, SecretMethod, SecretSource,
 };
 use super::super::source::KeyPath;
 use super::{Check, UrlRule, route_label};
@@ -21,14 +23,19 @@ const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com/";
 const IMDS: &str = "http://169.254.169.254";
 
 impl Check<'_> {
-    pub(super) fn outbound(&mut self, path: &KeyPath, file: FileOutbound) -> Option<Outbound> {
+    pub(super) fn outbound(
+        &mut self,
+        path: &KeyPath,
+        file: FileOutbound,
+        issuers: &[String],
+    ) -> Option<Outbound> {
         let before = self.errors.len();
         let listen = self.listen(&path.key("listen"), &file.listen);
         let names: Vec<String> = file.credentials.keys().cloned().collect();
         let credentials: Vec<Credential> = file
             .credentials
             .into_iter()
-            .filter_map(|(name, c)| self.credential(&path.key("credentials").key(&name), name, c))
+            .filter_map(|(name, c)| self.credential(&path.key("credentials").key(&name), name, c, issuers))
             .collect();
         let mut route_names = HashSet::new();
         let mut routes = Vec::new();
@@ -59,10 +66,17 @@ impl Check<'_> {
         })
     }
 
-    fn credential(&mut self, path: &KeyPath, name: String, file: FileCredential) -> Option<Credential> {
+    fn credential(
+        &mut self,
+        path: &KeyPath,
+        name: String,
+        file: FileCredential,
+        issuers: &[String],
+    ) -> Option<Credential> {
         let before = self.errors.len();
         let scopes = self.present_list(&path.key("scopes"), Some(file.scopes.clone()));
         let auth = self.auth(path, &file);
+        let exchange = self.exchange(path, &file, issuers);
         if self.errors.len() > before {
             return None;
         }
@@ -71,6 +85,48 @@ impl Check<'_> {
             scopes,
             extra_params: file.extra_params.into_iter().collect(),
             auth: auth?,
+            exchange,
+        })
+    }
+
+    /// `exchange` and `subject_issuer`. A managed identity cannot exchange: the platform
+    /// endpoint only issues its own tokens, and Entra's on-behalf-of needs a client
+    /// credential.
+    fn exchange(&mut self, path: &KeyPath, file: &FileCredential, issuers: &[String]) -> Option<Exchange> {
+        let Some(grant) = file.exchange else {
+            if file.subject_issuer.is_some() {
+                self.err(
+                    &path.key("subject_issuer"),
+                    "only applies to an exchange credential (`exchange: on_behalf_of` or `token_exchange`)",
+                );
+            }
+            return None;
+        };
+        if file.auth.managed_identity.is_some() {
+            self.err(
+                &path.key("exchange"),
+                "a managed identity cannot exchange a user's token: use `client_secret`, `private_key_jwt` or `workload_identity`",
+            );
+        }
+        let subject_issuer = match &file.subject_issuer {
+            None => None,
+            Some(name) => match issuers.iter().position(|n| n == name) {
+                Some(i) => Some(IssuerId(i)),
+                None => {
+                    self.err(
+                        &path.key("subject_issuer"),
+                        format!("unknown issuer `{name}` (not under `issuers:`)"),
+                    );
+                    None
+                }
+            },
+        };
+        Some(Exchange {
+            grant: match grant {
+                FileExchange::OnBehalfOf => ExchangeGrant::OnBehalfOf,
+                FileExchange::TokenExchange => ExchangeGrant::TokenExchange,
+            },
+            subject_issuer,
         })
     }
 

@@ -269,6 +269,7 @@ fn flat_requirement() -> impl Strategy<Value = Requirement> {
                     azpacr,
                     tenants,
                     claims,
+                    token_kind: None,
                     any_of: Vec::new(),
                 }
             },
@@ -379,4 +380,59 @@ proptest! {
         let shouted = ServedPath::parse(&prefix.to_uppercase(), PathCase::Insensitive).unwrap();
         prop_assert!(find_route(&routes, &Method::GET, &shouted).is_some());
     }
+}
+
+#[test]
+fn token_kind_follows_idtyp_when_present() {
+    let user = claims(json!({"idtyp": "user"}));
+    let app = claims(json!({"idtyp": "app", "scp": "Orders.Read"}));
+    let mut r = req();
+    r.token_kind = Some(TokenKind::User);
+    assert!(evaluate(&r, IssuerId(0), &user, &name).is_ok());
+    let unmet = evaluate(&r, IssuerId(0), &app, &name).unwrap_err();
+    assert_eq!(unmet.requirement, "token_kind");
+    assert!(
+        unmet.description.contains("a user token"),
+        "{}",
+        unmet.description
+    );
+    r.token_kind = Some(TokenKind::App);
+    assert!(evaluate(&r, IssuerId(0), &app, &name).is_ok());
+}
+
+#[test]
+fn without_idtyp_a_token_with_scp_is_a_user_token() {
+    let user = claims(json!({"scp": "Orders.Read", "oid": "u1"}));
+    let app = claims(json!({"roles": ["Orders.Read"]}));
+    assert_eq!(token_kind(&user), TokenKind::User);
+    assert_eq!(token_kind(&app), TokenKind::App);
+    let mut r = req();
+    r.token_kind = Some(TokenKind::App);
+    r.roles_any = s(&["Orders.Read"]);
+    assert!(evaluate(&r, IssuerId(0), &app, &name).is_ok());
+    assert_eq!(
+        evaluate(&r, IssuerId(0), &user, &name).unwrap_err().requirement,
+        "roles_any"
+    );
+    r.roles_any.clear();
+    assert_eq!(
+        evaluate(&r, IssuerId(0), &user, &name).unwrap_err().requirement,
+        "token_kind"
+    );
+}
+
+#[test]
+fn token_kind_combines_with_scopes_in_explain() {
+    let r = Requirement {
+        scopes_any: s(&["Orders.Read"]),
+        token_kind: Some(TokenKind::User),
+        clients: s(&["web-app"]),
+        ..Default::default()
+    };
+    let c = claims(json!({"scp": "Orders.Read", "azp": "web-app"}));
+    let all = checks(&r, IssuerId(0), &c, false);
+    let kind = all.iter().find(|c| c.requirement == "token_kind").unwrap();
+    assert!(kind.passed);
+    assert_eq!(kind.saw, vec!["user"]);
+    assert!(all.iter().all(|c| c.passed));
 }

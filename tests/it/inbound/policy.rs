@@ -301,3 +301,29 @@ async fn an_audience_list_accepts_any_configured_audience() {
     let t = w.issuer.signing_key().sign(&c);
     assert_eq!(w.get("/orders", Some(&t)).await.status(), 200);
 }
+
+#[tokio::test]
+async fn token_kind_user_admits_a_delegated_token_and_refuses_an_app_token() {
+    let w = World::new().await;
+    let mut user = w.claims();
+    user["scp"] = json!("Orders.Read");
+    user["oid"] = json!("user-oid-1");
+    // no `idtyp` (Entra sends it only when configured): `scp` makes it a user token
+    user.as_object_mut().unwrap().remove("roles");
+    user.as_object_mut().unwrap().remove("idtyp");
+    let user = w.issuer.token(user);
+    let res = w.get("/profile", Some(&user)).await;
+    assert_eq!(res.status(), 200);
+
+    // an app token with the same scope claim but Entra's `idtyp: app`
+    let mut app = w.claims();
+    app["scp"] = json!("Orders.Read");
+    assert_eq!(app["idtyp"], "app");
+    let app = w.issuer.token(app);
+    let (status, body, www) = parts(w.get("/profile", Some(&app)).await).await;
+    assert_eq!(status, 403);
+    assert!(www.contains(r#"error="insufficient_scope""#), "{www}");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains("a user token"), "{body}");
+    assert_eq!(w.upstream.requests(), 1);
+}

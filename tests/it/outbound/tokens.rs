@@ -59,7 +59,7 @@ async fn short_lived_tokens_are_refreshed_before_expiry_and_requests_never_wait(
         Behaviour {
             lifetime: Duration::from_secs(4),
             delay,
-            fail_with: None,
+            ..Behaviour::default()
         },
         true,
     )
