@@ -128,35 +128,47 @@ async fn on_behalf_of_with_a_secret_exchanges_the_users_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_behalf_of_with_a_certificate_signs_a_client_assertion() {
-    let issuer = DevIssuer::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let cert = ClientCertificate::generate("tollgate-obo-client").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "client.pem", &cert.cert_pem);
-    write(dir.path(), "client.key", cert.key_pem.expose());
-    issuer.add_client(
-        CLIENT,
-        ClientAuth::Certificate {
-            jwk: cert.jwk.clone(),
-            x5t_s256: cert.x5t_s256.clone(),
-        },
-        &[],
-    );
-    let upstream = Upstream::start().await;
-    let yaml = config(
-        &issuer,
-        &upstream,
-        "on_behalf_of",
-        "private_key_jwt: { certificate_file: client.pem, key_file: client.key }",
-    );
-    let w = World::start(&yaml, dir, issuer, upstream).await;
-    let user = user_token(&w.issuer, "bob", 3600);
-    let c = downstream_claims(call(&w, Some(&user)).await).await;
-    assert_same_user_for_downstream(&c, "bob");
-    assert_eq!(c["azpacr"], "2");
-    let request = &w.issuer.token_requests()[0];
-    assert_eq!((request.status, request.method), (200, "private_key_jwt"));
-    assert_eq!(request.field("requested_token_use"), Some("on_behalf_of"));
+async fn on_behalf_of_and_token_exchange_with_a_certificate_sign_a_client_assertion() {
+    for (exchange, grant) in [
+        ("on_behalf_of", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        (
+            "token_exchange",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ),
+    ] {
+        let issuer = DevIssuer::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let cert = ClientCertificate::generate("tollgate-obo-client").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "client.pem", &cert.cert_pem);
+        write(dir.path(), "client.key", cert.key_pem.expose());
+        issuer.add_client(
+            CLIENT,
+            ClientAuth::Certificate {
+                jwk: cert.jwk.clone(),
+                x5t_s256: cert.x5t_s256.clone(),
+            },
+            &[],
+        );
+        let upstream = Upstream::start().await;
+        let yaml = config(
+            &issuer,
+            &upstream,
+            exchange,
+            "private_key_jwt: { certificate_file: client.pem, key_file: client.key }",
+        );
+        let w = World::start(&yaml, dir, issuer, upstream).await;
+        let user = user_token(&w.issuer, "bob", 3600);
+        let c = downstream_claims(call(&w, Some(&user)).await).await;
+        assert_same_user_for_downstream(&c, "bob");
+        assert_eq!(c["azpacr"], "2", "{exchange}");
+        let request = &w.issuer.token_requests()[0];
+        assert_eq!(
+            (request.status, request.method),
+            (200, "private_key_jwt"),
+            "{exchange}"
+        );
+        assert_eq!(request.field("grant_type"), Some(grant));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
