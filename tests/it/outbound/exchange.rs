@@ -485,3 +485,127 @@ async fn with_subject_issuer_only_tokens_passing_its_checks_reach_the_idp() {
     );
     assert_eq!(w.upstream.requests(), 1);
 }
+
+/// The whole chain through two tollgates: a user token reaches an API through inbound
+/// (`token_kind: user`); the API, knowing nothing of OAuth2, forwards the same token on its
+/// outbound call; tollgate exchanges it on behalf of the user; the downstream API's own
+/// tollgate validates the new token and the downstream service sees the same user with the
+/// downstream scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_call_goes_through_inbound_on_behalf_of_and_the_downstream_inbound() {
+    use std::sync::{Arc, OnceLock};
+
+    use hyper::service::service_fn;
+    use tollgate::server;
+
+    let issuer = DevIssuer::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    issuer.add_client(CLIENT, ClientAuth::Secret(SECRET.into()), &[]);
+    let downstream = Upstream::start().await;
+    let downstream_gate = crate::support::tollgate::Tollgate::start(&format!(
+        "admin: {{ listen: 127.0.0.1:0 }}\nissuers:\n  dev: {{ issuer: {iss}, discovery_url: {disc}, audiences: [\"{DOWNSTREAM}\"] }}\ninbound:\n  listen: 127.0.0.1:0\n  upstream: http://{up}\n  forward_claims: {{ X-User-Oid: oid, X-User-Scopes: scp, X-Client-Id: azp }}\n  routes:\n    - match: {{ path_prefix: / }}\n      require: {{ token_kind: user, scopes_any: [Inventory.Read] }}\n",
+        iss = issuer.issuer(),
+        disc = issuer.discovery_url(),
+        up = downstream.addr,
+    ))
+    .await;
+
+    // The API in the middle: it forwards its caller's Authorization to its outbound call.
+    let outbound: Arc<OnceLock<std::net::SocketAddr>> = Arc::new(OnceLock::new());
+    let listener = server::bind("api", "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let api_addr = listener.local_addr().unwrap();
+    let (_stop_api, api_shutdown) = server::shutdown_channel();
+    let seen_outbound = outbound.clone();
+    let make = move |_conn| {
+        let outbound = seen_outbound.clone();
+        service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let outbound = outbound.clone();
+            async move {
+                let mut call = reqwest::Client::new()
+                    .get(format!(
+                        "http://{}/items",
+                        outbound.get().expect("outbound started")
+                    ))
+                    .header("host", HOST);
+                if let Some(auth) = req.headers().get("authorization") {
+                    call = call.header("authorization", auth.clone());
+                }
+                let res = call.send().await.expect("outbound call");
+                let status = res.status();
+                let body = res.bytes().await.unwrap_or_default();
+                let mut out = hyper::Response::new(http_body_util::Full::new(body));
+                *out.status_mut() = status;
+                Ok::<_, std::convert::Infallible>(out)
+            }
+        })
+    };
+    tokio::spawn(server::serve(
+        "api",
+        listener,
+        None,
+        make,
+        api_shutdown,
+        Duration::from_millis(100),
+    ));
+
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "secret", SECRET);
+    let yaml = format!(
+        "admin: {{ listen: 127.0.0.1:0 }}\nissuers:\n  dev: {{ issuer: {iss}, discovery_url: {disc}, audiences: [\"api://{CLIENT}\"] }}\ninbound:\n  listen: 127.0.0.1:0\n  upstream: http://{api_addr}\n  routes:\n    - match: {{ path_prefix: / }}\n      require: {{ token_kind: user, scopes_any: [access_as_user] }}\noutbound:\n  listen: 127.0.0.1:0\n  credentials:\n    inventory-obo:\n      token_url: {token_url}\n      client_id: {CLIENT}\n      scopes: [\"{DOWNSTREAM}/Inventory.Read\"]\n      exchange: on_behalf_of\n      subject_issuer: dev\n      auth: {{ client_secret: {{ file: secret }} }}\n  routes:\n    - match: {{ host: {HOST} }}\n      upstream: http://{down}\n      credential: inventory-obo\n",
+        iss = issuer.issuer(),
+        disc = issuer.discovery_url(),
+        token_url = issuer.token_url(),
+        down = downstream_gate.inbound,
+    );
+    let api_gate = crate::support::tollgate::Tollgate::start_in(&yaml, dir.path()).await;
+    api_gate.wait_ready().await;
+    outbound.set(api_gate.outbound.unwrap()).unwrap();
+
+    let http = reqwest::Client::new();
+    let user = user_token(&issuer, "dana", 3600);
+    let res = http
+        .get(api_gate.url("/orders/7"))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let echo: Value = res.json().await.unwrap();
+    let seen = |name: &str| crate::support::upstream::seen(&echo, name);
+    assert_eq!(
+        seen("x-user-oid"),
+        ["dana"],
+        "the downstream sees the same user: {echo}"
+    );
+    assert_eq!(
+        seen("x-user-scopes"),
+        ["Inventory.Read"],
+        "with the downstream scope"
+    );
+    assert_eq!(seen("x-client-id"), [CLIENT], "on behalf of the middle tier");
+    assert_eq!(downstream.requests(), 1);
+
+    // The user's own token is not valid downstream (wrong audience): only the exchange is.
+    let direct = http
+        .get(format!("http://{}/items", downstream_gate.inbound))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 401);
+    // An app token is refused at the first tollgate: this route takes user tokens only.
+    let app = issuer.token(tollgate::devissuer::app_claims(
+        &format!("api://{CLIENT}"),
+        "some-app",
+        "2",
+        &["X"],
+        DEV_TENANT,
+    ));
+    let res = http
+        .get(api_gate.url("/orders/7"))
+        .bearer_auth(&app)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(downstream.requests(), 1);
+}
