@@ -25,6 +25,8 @@ const SECRET_APP: &str = "5a1c3e77-8d2b-4f4e-9c61-0d3b7f2a9e10";
 const DEMO_SECRET: &str = "demo-secret-not-for-production";
 const CERT_HOST: &str = "orders.cert-app.internal";
 const SECRET_HOST: &str = "orders.secret-app.internal";
+/// The certificate app calling the orders API as its signed-in user (on-behalf-of).
+const USER_HOST: &str = "orders.as-user.internal";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -212,6 +214,11 @@ fn steps() -> Vec<Step> {
             why: "Same route, same role, but this app proved itself with its certificate.",
             expect: 200,
         },
+        Step {
+            title: "A signed-in user's call, passed on with on-behalf-of",
+            why: "The app forwards its user's token; outbound exchanges it (on-behalf-of), inbound requires a user token with the delegated scope Orders.Read.",
+            expect: 200,
+        },
     ]
 }
 
@@ -236,6 +243,18 @@ fn request(http: &reqwest::Client, s: &Stack, i: usize) -> (String, reqwest::Req
                 http.get(inb("/orders/42")).bearer_auth(forged),
             )
         }
+        6 => {
+            let user = user_token(&s.issuer);
+            (
+                format!(
+                    "GET {} (Host: {USER_HOST}, Authorization: Bearer <the user's token for the app>)",
+                    out("/me/orders")
+                ),
+                http.get(out("/me/orders"))
+                    .header("host", USER_HOST)
+                    .bearer_auth(user),
+            )
+        }
         4 => (
             format!("POST {} (Host: {SECRET_HOST})", out("/orders")),
             http.post(out("/orders"))
@@ -249,6 +268,25 @@ fn request(http: &reqwest::Client, s: &Stack, i: usize) -> (String, reqwest::Req
                 .body("{\"item\":7}"),
         ),
     }
+}
+
+/// A signed-in user's token for the certificate app (its audience is the app itself), as
+/// the app received it from its own caller.
+fn user_token(issuer: &DevIssuer) -> String {
+    let now = crate::clock::unix_now();
+    issuer.token(json!({
+        "aud": format!("api://{CERT_APP}"),
+        "azp": "demo-web-frontend",
+        "scp": "access_as_user",
+        "idtyp": "user",
+        "oid": "00000000-0000-0000-0000-00000000a11c",
+        "sub": "demo-user-alice",
+        "preferred_username": "alice@example.com",
+        "tid": crate::devissuer::DEV_TENANT,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 3600,
+    }))
 }
 
 /// Claims the certificate app would get, signed by a key the issuer never published,
@@ -318,7 +356,11 @@ inbound:
     X-Client-Roles: roles
     X-Client-Auth: azpacr
     X-Tenant-Id: tid
+    X-User: preferred_username
   routes:
+    - name: my-orders
+      match: {{ path_prefix: /me/orders }}
+      require: {{ token_kind: user, scopes_any: [Orders.Read] }}
     - name: health
       match: {{ path_prefix: /healthz }}
       allow_anonymous: true
@@ -358,6 +400,12 @@ inbound:
       client_id: {SECRET_APP}
       scopes: ["{AUDIENCE}/.default"]
       auth: {{ client_secret: {{ file: secret }} }}
+    cert-app-as-user:
+      token_url: {token_url}
+      client_id: {CERT_APP}
+      scopes: ["{AUDIENCE}/Orders.Read"]
+      exchange: on_behalf_of
+      auth: {{ private_key_jwt: {{ certificate_file: client.pem, key_file: client.key }} }}
   routes:
     - name: as-cert-app
       match: {{ host: {CERT_HOST} }}
@@ -367,6 +415,10 @@ inbound:
       match: {{ host: {SECRET_HOST} }}
       upstream: http://{inbound}
       credential: secret-app
+    - name: as-the-user
+      match: {{ host: {USER_HOST} }}
+      upstream: http://{inbound}
+      credential: cert-app-as-user
 "#,
         token_url = issuer.token_url(),
     );

@@ -14,7 +14,13 @@ use serde_json::{Map, Value, json};
 
 use crate::server::{self, ShutdownSignal};
 
-const IDENTITY_HEADERS: [&str; 4] = ["x-client-id", "x-client-roles", "x-client-auth", "x-tenant-id"];
+const IDENTITY_HEADERS: [&str; 5] = [
+    "x-client-id",
+    "x-client-roles",
+    "x-client-auth",
+    "x-tenant-id",
+    "x-user",
+];
 
 pub async fn start(shutdown: ShutdownSignal) -> std::io::Result<SocketAddr> {
     let listener = server::bind("legacy", SocketAddr::from(([127, 0, 0, 1], 0))).await?;

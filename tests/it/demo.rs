@@ -43,7 +43,7 @@ fn the_demo_shows_each_decision_and_exits_zero() {
     );
     let cert = step("The certificate app (azpacr \"2\") writes an order");
     assert!(cert.contains("→ 200 allowed"), "{cert}");
-    assert!(stdout.contains("6 of 6 decisions as expected."), "{stdout}");
+    assert!(stdout.contains("7 of 7 decisions as expected."), "{stdout}");
     assert!(
         !stdout.contains("\x1b["),
         "no colour when stdout is not a terminal"
