@@ -35,7 +35,7 @@ impl Sidecar {
 inbound:
   listen: {inbound}
   upstream: http://{upstream}
-  upstream_timeout_seconds: 1
+  upstream_timeout_seconds: 2
 {inbound_extra}
   routes:
     - match: {{ path_prefix: / }}
