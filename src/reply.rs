@@ -69,16 +69,21 @@ impl Reply {
         if grpc { self.grpc() } else { self.json() }
     }
 
-    fn json(self) -> Response<Body> {
+    /// The JSON body: `error`, `error_description` and any extra fields.
+    pub fn json_body(&self) -> String {
         let mut body = serde_json::Map::new();
         if !self.error.is_empty() {
             body.insert("error".into(), self.error.into());
         }
-        body.insert("error_description".into(), self.description.into());
-        if let Some(extra) = self.extra {
-            body.extend(extra);
+        body.insert("error_description".into(), self.description.clone().into());
+        if let Some(extra) = &self.extra {
+            body.extend(extra.clone());
         }
-        let bytes = serde_json::Value::Object(body).to_string();
+        serde_json::Value::Object(body).to_string()
+    }
+
+    fn json(self) -> Response<Body> {
+        let bytes = self.json_body();
         let mut res = Response::new(full(Bytes::from(bytes)));
         *res.status_mut() = self.status;
         let headers = res.headers_mut();

@@ -47,6 +47,22 @@ const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
 ];
 
+/// The policy keys of a `FileInbound` or `FileDecision` (serde cannot flatten a shared
+/// struct under `deny_unknown_fields`, so both declare them; this gathers them once).
+macro_rules! file_policy {
+    ($file:ident) => {
+        FilePolicy {
+            mode: $file.mode,
+            forward_claims: $file.forward_claims,
+            max_token_bytes: $file.max_token_bytes,
+            path_case: $file.path_case,
+            method_override: $file.method_override,
+            underscore_headers: $file.underscore_headers,
+            routes: $file.routes,
+        }
+    };
+}
+
 impl Check<'_> {
     pub(super) fn inbound(
         &mut self,
@@ -69,19 +85,7 @@ impl Check<'_> {
             cert_file: self.file_path(&t.cert_file),
             key_file: self.file_path(&t.key_file),
         });
-        let policy = self.policy(
-            path,
-            FilePolicy {
-                mode: file.mode,
-                forward_claims: file.forward_claims,
-                max_token_bytes: file.max_token_bytes,
-                path_case: file.path_case,
-                method_override: file.method_override,
-                underscore_headers: file.underscore_headers,
-                routes: file.routes,
-            },
-            issuers,
-        );
+        let policy = self.policy(path, file_policy!(file), issuers);
         if self.errors.len() > before {
             return None;
         }
@@ -130,19 +134,7 @@ impl Check<'_> {
                 ),
             );
         }
-        let policy = self.policy(
-            path,
-            FilePolicy {
-                mode: file.mode,
-                forward_claims: file.forward_claims,
-                max_token_bytes: file.max_token_bytes,
-                path_case: file.path_case,
-                method_override: file.method_override,
-                underscore_headers: file.underscore_headers,
-                routes: file.routes,
-            },
-            issuers,
-        );
+        let policy = self.policy(path, file_policy!(file), issuers);
         if self.errors.len() > before {
             return None;
         }
