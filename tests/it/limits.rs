@@ -21,13 +21,14 @@ struct Sidecar {
     admin: SocketAddr,
     inbound: SocketAddr,
     outbound: SocketAddr,
+    decision: SocketAddr,
     _file: crate::support::ConfigFile,
 }
 
 impl Sidecar {
     /// The real binary at `warn` level (no access lines to fill a pipe), three listeners.
     async fn start(upstream: SocketAddr, limits: &str, inbound_extra: &str) -> Sidecar {
-        let (admin, inbound, outbound) = (free_port(), free_port(), free_port());
+        let (admin, inbound, outbound, decision) = (free_port(), free_port(), free_port(), free_port());
         let file = config_file(&format!(
             r#"admin:
   listen: {admin}
@@ -42,6 +43,11 @@ inbound:
       allow_anonymous: true
 outbound:
   listen: {outbound}
+decision:
+  listen: {decision}
+  routes:
+    - match: {{ path_prefix: / }}
+      allow_anonymous: true
 "#
         ));
         let child = tollgate()
@@ -56,11 +62,13 @@ outbound:
             admin,
             inbound,
             outbound,
+            decision,
             _file: file,
         };
         get_when_up(&format!("http://{admin}/healthz")).await;
         get_when_up(&format!("http://{inbound}/healthz")).await;
         get_when_up(&format!("http://{outbound}/healthz")).await;
+        get_when_up(&format!("http://{decision}/healthz")).await;
         s
     }
 
