@@ -72,11 +72,12 @@ decision:
         s
     }
 
-    fn listeners(&self) -> [(&'static str, SocketAddr); 3] {
+    fn listeners(&self) -> [(&'static str, SocketAddr); 4] {
         [
             ("admin", self.admin),
             ("inbound", self.inbound),
             ("outbound", self.outbound),
+            ("decision", self.decision),
         ]
     }
 
