@@ -154,7 +154,7 @@ async fn decide(
         return Err(Refusal::Token(jwt::TokenError::TooLarge));
     }
     let unverified = jwt::parse(token)?;
-    let id = jwt::select_issuer(&unverified, &config.issuers)?;
+    let id = jwt::select_issuer(&unverified.claims, &config.issuers)?;
     let issuer = &config.issuers[id.0];
     let iss = unverified
         .claims
@@ -162,7 +162,7 @@ async fn decide(
         .and_then(Value::as_str)
         .unwrap_or("-");
     let _ = writeln!(out, "issuer    {} (iss {iss})", issuer.name);
-    jwt::check_algorithm(&unverified, issuer)?;
+    jwt::check_algorithm(unverified.alg, issuer)?;
     if verify {
         let keys = load_keys(issuer).await.map_err(|why| {
             let _ = writeln!(out, "keys      cannot load the keys of `{}`: {why}", issuer.name);

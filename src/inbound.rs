@@ -167,7 +167,7 @@ pub enum Outcome {
 /// A token whose signature and claims were verified.
 struct Verified {
     issuer: IssuerId,
-    claims: Claims,
+    claims: Arc<Claims>,
 }
 
 // === impl InboundService ===
@@ -359,33 +359,77 @@ async fn authorize(
 
 /// Verify with the keys of the issuer the token names, and only those.
 async fn verify(judge: Judge<'_>, token: &str) -> Result<Verified, Refusal> {
+    let digest = verified::token_digest(token);
+    let now = crate::clock::unix_now();
+    for (i, cache) in judge.keys.iter().enumerate() {
+        if let Some(claims) = recall(judge.issuers, IssuerId(i), cache, &digest, now)? {
+            return Ok(Verified {
+                issuer: IssuerId(i),
+                claims,
+            });
+        }
+    }
     let unverified = jwt::parse(token)?;
-    let id = jwt::select_issuer(&unverified, judge.issuers)?;
-    let claims = verify_as(&judge.issuers[id.0], &judge.keys[id.0], unverified, token).await?;
+    let id = jwt::select_issuer(&unverified.claims, judge.issuers)?;
+    let claims = verify_as(&judge.issuers[id.0], &judge.keys[id.0], unverified, &digest, now).await?;
     Ok(Verified { issuer: id, claims })
 }
 
 /// Verify `token` as one of `issuer`'s, with `cache` holding its keys: what inbound does
 /// to every token, for the outbound exchange's `subject_issuer`. Keys never fetched yet
 /// are fetched first.
-pub async fn verify_from(issuer: &Issuer, cache: &KeyCache, token: &str) -> Result<jwt::Claims, Refusal> {
+pub async fn verify_from(issuer: &Issuer, cache: &KeyCache, token: &str) -> Result<Arc<Claims>, Refusal> {
+    let digest = verified::token_digest(token);
+    let now = crate::clock::unix_now();
+    let issuers = std::slice::from_ref(issuer);
+    if let Some(claims) = recall(issuers, IssuerId(0), cache, &digest, now)? {
+        return Ok(claims);
+    }
     let unverified = jwt::parse(token)?;
-    jwt::select_issuer(&unverified, std::slice::from_ref(issuer))?;
+    jwt::select_issuer(&unverified.claims, issuers)?;
     if cache.current().is_none() {
         let _ = cache.refresh().await;
     }
-    verify_as(issuer, cache, unverified, token).await
+    verify_as(issuer, cache, unverified, &digest, now).await
+}
+
+/// The claims of a token (`digest`) that `cache`'s current keys verified before, once the
+/// checks that depend on configuration and time pass again: issuer selection (it must
+/// still be issuer `id`), the algorithm allow-list, `exp`/`nbf`/`iat`/`aud`. `None` when
+/// the token is not remembered, or now belongs to another issuer: verify it in full.
+fn recall(
+    issuers: &[Issuer],
+    id: IssuerId,
+    cache: &KeyCache,
+    digest: &[u8; 32],
+    now: i64,
+) -> Result<Option<Arc<Claims>>, Refusal> {
+    let Some(keys) = cache.current() else {
+        return Ok(None);
+    };
+    let Some(token) = cache.verified().get(digest, &keys, now) else {
+        return Ok(None);
+    };
+    if jwt::select_issuer(&token.claims, issuers).ok() != Some(id) {
+        return Ok(None);
+    }
+    let issuer = &issuers[id.0];
+    jwt::check_algorithm(token.alg, issuer)?;
+    jwt::validate_claims(&token.claims, issuer, now)?;
+    Ok(Some(token.claims))
 }
 
 /// Algorithm, signature (an unknown `kid` refreshes the keys, rate-limited), then the
-/// issuer's claim checks (`iss`, `aud`, `exp`, `nbf`).
+/// issuer's claim checks (`iss`, `aud`, `exp`, `nbf`). A token that passes is remembered
+/// with its key set (see [`verified`]).
 async fn verify_as(
     issuer: &Issuer,
     cache: &KeyCache,
     unverified: jwt::Unverified<'_>,
-    token: &str,
-) -> Result<jwt::Claims, Refusal> {
-    jwt::check_algorithm(&unverified, issuer)?;
+    digest: &[u8; 32],
+    now: i64,
+) -> Result<Arc<Claims>, Refusal> {
+    jwt::check_algorithm(unverified.alg, issuer)?;
     let unavailable = || Refusal::KeysUnavailable(issuer.name.clone());
     let mut keys = cache.current().ok_or_else(unavailable)?;
     let kid = unverified.kid.as_deref();
@@ -394,16 +438,20 @@ async fn verify_as(
         keys = cache.current().ok_or_else(unavailable)?;
     }
     let key = keys.find(kid, unverified.alg).map_err(jwt::key_error)?;
-    let now = crate::clock::unix_now();
-    let digest = verified::token_digest(token);
-    if !cache.verified().contains(&digest, &keys, now) {
-        jwt::verify_signature(&unverified, key)?;
-        if let Some(exp) = unverified.claims.get("exp").and_then(serde_json::Value::as_i64) {
-            cache.verified().insert(digest, &keys, exp);
-        }
+    jwt::verify_signature(&unverified, key)?;
+    let alg = unverified.alg;
+    let claims = Arc::new(unverified.claims);
+    // Remembered even when a claim check below fails (another API's audience, say), so a
+    // replayed refused token does not cost a signature check each time.
+    if let Some(exp) = claims.get("exp").and_then(serde_json::Value::as_i64) {
+        let token = verified::Remembered {
+            alg,
+            claims: claims.clone(),
+        };
+        cache.verified().insert(*digest, &keys, exp, token);
     }
-    jwt::validate_claims(&unverified.claims, issuer, now)?;
-    Ok(unverified.claims)
+    jwt::validate_claims(&claims, issuer, now)?;
+    Ok(claims)
 }
 
 impl From<TokenError> for Outcome {

@@ -1,25 +1,37 @@
 //! Log output: JSON or human-readable text on stderr, level from `--log-level` or `RUST_LOG`.
-//! Lines are handed to a writer thread through a bounded queue, so a request never waits
-//! for stderr; when the queue is full a line is dropped and counted
+//! Lines are appended to a bounded in-memory batch that a writer thread empties with one
+//! `write` per batch (see [`batch`]), so a request never waits for stderr and never wakes
+//! another thread per line; when the batch is full a line is dropped and counted
 //! (`tollgate_log_lines_dropped_total`), never blocking.
 
-use std::io::IsTerminal;
-use std::sync::OnceLock;
+mod batch;
 
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use std::io::IsTerminal;
+use std::sync::{Arc, OnceLock};
+
 use tracing_subscriber::EnvFilter;
 
-/// Lines waiting for the writer thread at most (a few MiB at worst).
-const QUEUE_LINES: usize = 8192;
+use self::batch::Batch;
 
-static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+/// Bytes waiting for the writer thread at most; past it lines are dropped and counted.
+const BATCH_BYTES: usize = 4 << 20;
 
-/// Keeps the writer thread; dropping it flushes what is queued.
-pub struct LogGuard(#[allow(dead_code)] WorkerGuard);
+static BATCH: OnceLock<Arc<Batch>> = OnceLock::new();
 
-/// Log lines dropped because the queue to stderr was full.
+/// Keeps the writer thread; dropping it writes what is waiting and stops the thread.
+pub struct LogGuard(Option<batch::Flusher>);
+
+impl Drop for LogGuard {
+    fn drop(&mut self) {
+        if let Some(flusher) = self.0.take() {
+            flusher.stop();
+        }
+    }
+}
+
+/// Log lines dropped because the batch to stderr was full.
 pub fn dropped_lines() -> u64 {
-    DROPPED.get().map_or(0, |c| c.dropped_lines() as u64)
+    BATCH.get().map_or(0, |b| b.dropped_lines())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -40,15 +52,12 @@ pub fn init(format: Option<LogFormat>, level: Option<&str>) -> LogGuard {
         Some(level) => EnvFilter::new(level),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(QUEUE_LINES)
-        .thread_name("tollgate-log")
-        .finish(std::io::stderr());
-    let _ = DROPPED.set(writer.error_counter());
+    let batch = Arc::new(Batch::new(BATCH_BYTES));
+    let flusher = batch::Flusher::start(batch.clone(), std::io::stderr());
+    let _ = BATCH.set(batch.clone());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
+        .with_writer(batch::Writers(batch));
     let _ = match format {
         LogFormat::Json => builder
             .json()
@@ -57,5 +66,5 @@ pub fn init(format: Option<LogFormat>, level: Option<&str>) -> LogGuard {
             .try_init(),
         LogFormat::Text => builder.try_init(),
     };
-    LogGuard(guard)
+    LogGuard(flusher)
 }

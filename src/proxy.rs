@@ -255,17 +255,18 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 
 /// Append to a comma-separated list header, merging any repeated fields into one.
 fn append(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    let existing: Vec<&str> = headers
-        .get_all(&name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let joined = if existing.is_empty() {
-        value.to_string()
+    let mut joined = String::new();
+    for existing in headers.get_all(&name).iter().filter_map(|v| v.to_str().ok()) {
+        joined.push_str(existing);
+        joined.push_str(", ");
+    }
+    let value = if joined.is_empty() {
+        HeaderValue::from_str(value)
     } else {
-        format!("{}, {value}", existing.join(", "))
+        joined.push_str(value);
+        HeaderValue::from_str(&joined)
     };
-    if let Ok(v) = HeaderValue::from_str(&joined) {
+    if let Ok(v) = value {
         headers.insert(name, v);
     }
 }

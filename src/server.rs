@@ -281,10 +281,12 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     // Heads past the limit get tollgate's JSON 431 from the service; past twice the limit
     // the parser stops reading them (bare 431), so a head never costs more than that.
     let hard = (limits.max_header_bytes * 2).max(8192);
+    // The header read timeout is the watchdog's (`Connection::serve`), which also covers
+    // protocol detection; hyper's own would cost a timer per request for nothing.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        .header_read_timeout(None)
         .max_buf_size(hard);
     builder
         .http2()

@@ -34,7 +34,8 @@ pub fn extract(headers: &HeaderMap, max_token_bytes: usize) -> Result<&str, Refu
     if token.is_empty() {
         return Err(Refusal::MalformedAuthorization("the Bearer token is empty"));
     }
-    if token.contains([' ', '\t', ',']) {
+    // Bytes, not chars: the token is ASCII (checked above) and this scan runs on every request.
+    if token.bytes().any(|b| matches!(b, b' ' | b'\t' | b',')) {
         return Err(Refusal::MalformedAuthorization(
             "exactly one Bearer token is allowed",
         ));

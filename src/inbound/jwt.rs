@@ -153,9 +153,8 @@ fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
 
 /// The configured issuer this token claims to come from: exact `iss`, or a `{tenantid}`
 /// template whose substituted value is an allowed tenant and equals `tid`.
-pub fn select_issuer(token: &Unverified<'_>, issuers: &[Issuer]) -> Result<IssuerId, TokenError> {
-    let iss = token
-        .claims
+pub fn select_issuer(claims: &Claims, issuers: &[Issuer]) -> Result<IssuerId, TokenError> {
+    let iss = claims
         .get("iss")
         .and_then(Value::as_str)
         .ok_or(TokenError::MissingIssuer)?;
@@ -175,7 +174,7 @@ pub fn select_issuer(token: &Unverified<'_>, issuers: &[Issuer]) -> Result<Issue
                 else {
                     continue;
                 };
-                let tid = token.claims.get("tid").and_then(Value::as_str);
+                let tid = claims.get("tid").and_then(Value::as_str);
                 if tenants.contains(tenant) && tid == Some(tenant) {
                     return Ok(IssuerId(i));
                 }
@@ -191,8 +190,8 @@ pub fn select_issuer(token: &Unverified<'_>, issuers: &[Issuer]) -> Result<Issue
 }
 
 /// The algorithm must be on the issuer's allow-list (checked before any key is used).
-pub fn check_algorithm(token: &Unverified<'_>, issuer: &Issuer) -> Result<(), TokenError> {
-    if issuer.algorithms.contains(&token.alg) {
+pub fn check_algorithm(alg: Algorithm, issuer: &Issuer) -> Result<(), TokenError> {
+    if issuer.algorithms.contains(&alg) {
         Ok(())
     } else {
         Err(TokenError::AlgorithmNotAllowed)

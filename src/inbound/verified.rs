@@ -1,8 +1,9 @@
-//! Signatures already checked. Callers reuse one token for up to an hour, so after the
-//! first request a token's signature need not be checked again while the key set that
-//! verified it is still the issuer's current one. Only the signature is remembered:
-//! issuer selection, algorithm, `exp`/`nbf`/`iat`/`aud` and the policy still run on every
-//! request.
+//! Tokens already verified. Callers reuse one token for up to an hour, so after the first
+//! request a token's signature need not be checked again, nor its header and claims
+//! decoded again, while the key set that verified it is still the issuer's current one.
+//! What is remembered depends only on the token's bytes (its decoded algorithm and
+//! claims, and that the signature held): issuer selection, the algorithm allow-list,
+//! `exp`/`nbf`/`iat`/`aud` and the policy still run on every request.
 //!
 //! Lock-free: a fixed table of `ArcSwapOption` slots indexed by the token's SHA-256. A hit
 //! needs the whole digest to match and the entry's key set to be the current one (a
@@ -13,7 +14,9 @@
 use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwapOption;
+use jsonwebtoken::Algorithm;
 
+use super::jwt::Claims;
 use super::keys::KeySet;
 
 /// Slots per issuer: a few thousand distinct callers' tokens.
@@ -30,6 +33,14 @@ struct Entry {
     keys: Weak<KeySet>,
     /// The token's `exp`: the entry is useless after it.
     exp: i64,
+    token: Remembered,
+}
+
+/// A verified token as it was decoded.
+#[derive(Clone)]
+pub struct Remembered {
+    pub alg: Algorithm,
+    pub claims: Arc<Claims>,
 }
 
 /// The SHA-256 of a token's compact form.
@@ -55,24 +66,26 @@ impl VerifiedCache {
         self.slots.get((index % self.slots.len() as u64) as usize)
     }
 
-    /// Was this exact token verified with `keys` (the issuer's current set) before?
-    pub fn contains(&self, digest: &[u8; 32], keys: &Arc<KeySet>, now: i64) -> bool {
-        let Some(slot) = self.slot(digest) else {
-            return false;
-        };
-        let guard = slot.load();
-        guard.as_ref().is_some_and(|e| {
-            e.digest == *digest && std::ptr::eq(e.keys.as_ptr(), Arc::as_ptr(keys)) && now < e.exp
-        })
+    /// This exact token as decoded when `keys` (the issuer's current set) verified it, if
+    /// they did and it has not expired.
+    pub fn get(&self, digest: &[u8; 32], keys: &Arc<KeySet>, now: i64) -> Option<Remembered> {
+        let guard = self.slot(digest)?.load();
+        guard
+            .as_ref()
+            .filter(|e| {
+                e.digest == *digest && std::ptr::eq(e.keys.as_ptr(), Arc::as_ptr(keys)) && now < e.exp
+            })
+            .map(|e| e.token.clone())
     }
 
-    /// Remember that this token's signature verified with `keys`.
-    pub fn insert(&self, digest: [u8; 32], keys: &Arc<KeySet>, exp: i64) {
+    /// Remember that this token's signature verified with `keys`, and what it decoded to.
+    pub fn insert(&self, digest: [u8; 32], keys: &Arc<KeySet>, exp: i64, token: Remembered) {
         if let Some(slot) = self.slot(&digest) {
             slot.store(Some(Arc::new(Entry {
                 digest,
                 keys: Arc::downgrade(keys),
                 exp,
+                token,
             })));
         }
     }
@@ -88,17 +101,25 @@ mod tests {
         let keys = Arc::new(KeySet::default());
         let other_keys = Arc::new(KeySet::default());
         let d = token_digest("a.b.c");
-        assert!(!cache.contains(&d, &keys, 100));
-        cache.insert(d, &keys, 200);
-        assert!(cache.contains(&d, &keys, 100));
+        let mut claims = Claims::new();
+        claims.insert("sub".into(), "s".into());
+        let token = Remembered {
+            alg: Algorithm::RS256,
+            claims: Arc::new(claims),
+        };
+        assert!(cache.get(&d, &keys, 100).is_none());
+        cache.insert(d, &keys, 200, token.clone());
+        let hit = cache.get(&d, &keys, 100).expect("a hit");
+        assert_eq!(hit.alg, Algorithm::RS256);
+        assert_eq!(hit.claims["sub"], "s");
         assert!(
-            !cache.contains(&d, &other_keys, 100),
+            cache.get(&d, &other_keys, 100).is_none(),
             "another key set: check again"
         );
-        assert!(!cache.contains(&d, &keys, 200), "expired");
-        assert!(!cache.contains(&token_digest("a.b.d"), &keys, 100));
+        assert!(cache.get(&d, &keys, 200).is_none(), "expired");
+        assert!(cache.get(&token_digest("a.b.d"), &keys, 100).is_none());
         let disabled = VerifiedCache::new(0);
-        disabled.insert(d, &keys, 200);
-        assert!(!disabled.contains(&d, &keys, 100));
+        disabled.insert(d, &keys, 200, token);
+        assert!(disabled.get(&d, &keys, 100).is_none());
     }
 }
