@@ -1,10 +1,12 @@
-//! Log output: JSON or human-readable text on stderr, level from `--log-level` or `RUST_LOG`.
+//! Log output: JSON (see [`json_line`]) or human-readable text on stderr, level from
+//! `--log-level` or `RUST_LOG`.
 //! Lines are appended to a bounded in-memory batch that a writer thread empties with one
 //! `write` per batch (see [`batch`]), so a request never waits for stderr and never wakes
 //! another thread per line; when the batch is full a line is dropped and counted
 //! (`tollgate_log_lines_dropped_total`), never blocking.
 
 mod batch;
+mod json_line;
 
 use std::io::IsTerminal;
 use std::sync::{Arc, OnceLock};
@@ -59,11 +61,7 @@ pub fn init(format: Option<LogFormat>, level: Option<&str>) -> LogGuard {
         .with_env_filter(filter)
         .with_writer(batch::Writers(batch));
     let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .try_init(),
+        LogFormat::Json => builder.event_format(json_line::JsonLine).try_init(),
         LogFormat::Text => builder.try_init(),
     };
     LogGuard(flusher)

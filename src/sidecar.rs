@@ -157,7 +157,7 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
             let with_tls = tls.is_some();
             let make = move |conn| {
                 let service = service.clone();
-                service_fn(move |req| service.clone().handle(req, conn))
+                service_fn(move |req| Box::pin(service.clone().handle(req, conn)))
             };
             let addr = listen(
                 &mut tasks,
@@ -186,7 +186,7 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
             let with_tls = tls.is_some();
             let make = move |_conn| {
                 let service = service.clone();
-                service_fn(move |req| service.clone().handle(req))
+                service_fn(move |req| Box::pin(service.clone().handle(req)))
             };
             let addr = listen(
                 &mut tasks,
@@ -213,7 +213,7 @@ pub async fn start(config: Config, shutdown: ShutdownSignal) -> Result<Started, 
             services.outbound = Some(service.clone());
             let make = move |conn| {
                 let service = service.clone();
-                service_fn(move |req| service.clone().handle(req, conn))
+                service_fn(move |req| Box::pin(service.clone().handle(req, conn)))
             };
             let addr = listen(
                 &mut tasks,
