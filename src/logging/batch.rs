@@ -4,6 +4,12 @@
 //! with one `write_all`. So the cost per line is a copy, and a busy sidecar makes a few
 //! hundred writes a second instead of one per request. A slow or blocked stderr only fills
 //! the batch: past its bound lines are dropped and counted, requests never wait.
+//!
+//! std's `Mutex` on purpose (the project bans it for async code): tracing calls writers
+//! synchronously, the lock is held for one copy of one line and never across an await or
+//! any I/O, and the writer thread holds it only to swap buffers. (The tests' sleeps run
+//! on plain threads.)
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -176,7 +182,10 @@ mod tests {
         let sink = Sink::default();
         let flusher = Flusher::start(batch.clone(), sink.clone()).unwrap();
         for i in 0..10_000 {
-            Writers(batch.clone()).make_writer().write_all(format!("line {i}\n").as_bytes()).unwrap();
+            Writers(batch.clone())
+                .make_writer()
+                .write_all(format!("line {i}\n").as_bytes())
+                .unwrap();
         }
         flusher.stop();
         let out = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();

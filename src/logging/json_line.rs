@@ -22,7 +22,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         // Built in a plain `String` (direct pushes), handed to the writer once.
         LINE.with(|line| {
             let mut line = line.borrow_mut();
@@ -245,6 +250,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_types)] // a test sink, on a plain thread
     fn an_event_is_one_json_object_with_every_field() {
         use std::sync::{Arc, Mutex};
         #[derive(Clone, Default)]
