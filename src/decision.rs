@@ -191,7 +191,7 @@ impl DecisionService {
             decision = label,
             reason,
             client_id = client_id.as_deref().unwrap_or("-"),
-            method = %original.method,
+            method = original.method.as_str(),
             path = %path,
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         );

@@ -244,8 +244,8 @@ impl InboundService {
             client_id = client_id.as_deref().unwrap_or("-"),
             status = response.status().as_u16(),
             latency_ms = elapsed.as_secs_f64() * 1000.0,
-            method = %method,
-            path = %path,
+            method = method.as_str(),
+            path = path.as_str(),
         );
         Ok(response)
     }

@@ -236,14 +236,14 @@ impl OutboundService {
         tracing::info!(
             target: "tollgate::access",
             side = "outbound",
-            route = %route_label,
+            route = route_label,
             decision = sent.decision,
             reason = sent.reason,
             credential = credential.map_or("-", |c| c.name.as_str()),
             client_id = credential.and_then(Credential::client_id).unwrap_or("-"),
             status = status.as_u16(),
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            method = %method,
+            method = method.as_str(),
             host = %host_text,
             path = %raw_path,
         );
