@@ -217,3 +217,67 @@ for name in ["nginx_bare", "tollgate_inbound", "tollgate_inbound_fresh_token", "
         line += f" non-2xx: {sum(x['bad'] for x in runs)}"
     print(line)
 EOF
+
+# Worst cases and memory, once each after the rounds (issue 11, items 3 and 4).
+echo "extras: 256 connections, 10,000 circulating tokens, 2,000 idle connections" >&2
+extra() { # name, pid, wrk connections, url, wrk args… → one table row
+  local name=$1 pid=$2 conns=$3 url=$4; shift 4
+  local before after out requests
+  before=$(ticks "$pid")
+  out=$(wrk -t1 -c"$conns" -d"${RUN_SECONDS}s" --latency "$url" "$@")
+  after=$(ticks "$pid")
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  printf '| %s | %s | %s | %s | %.1f | %s MiB | %s MiB |\n' "$name" "$conns" \
+    "$(echo "$out" | awk '/Requests\/sec/ {printf "%d", $2}')" \
+    "$(echo "$out" | awk '$1 == "99%" {print $2}')" \
+    "$(python3 -c "print($((after - before)) / $(getconf CLK_TCK) * 1e6 / max($requests, 1))")" \
+    "$(awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$pid/status")" \
+    "$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$pid/status")"
+}
+head -n 10000 "$work/fresh.txt" > "$work/churn.txt"
+cat > "$work/hot_and_churn.lua" <<'EOF2'
+local tokens = {}
+local i, n = 0, 0
+init = function(args)
+  for line in io.lines(args[1]) do tokens[#tokens + 1] = line end
+  i = math.random(#tokens)
+end
+request = function()
+  n = n + 1
+  if n % 2 == 0 then
+    return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. args_hot })
+  end
+  i = i % #tokens + 1
+  return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. tokens[i] })
+end
+EOF2
+sed -i "1i args_hot = \"$TOKEN\"" "$work/hot_and_churn.lua"
+echo
+echo "| extra run | connections | req/s | p99 | CPU µs/req | RSS after | peak RSS so far |"
+echo "|---|---|---|---|---|---|---|"
+extra "inbound, repeated token" "$TG_IN" 256 "http://127.0.0.1:$IN/orders/7" -H "Authorization: Bearer $TOKEN"
+extra "inbound, 10,000 tokens in turn" "$TG_IN" "$CONNECTIONS" "http://127.0.0.1:$IN/orders/7" -s "$work/fresh.lua" -- "$work/churn.txt"
+extra "inbound, every other request the hot token, else 10,000 in turn" "$TG_IN" "$CONNECTIONS" "http://127.0.0.1:$IN/orders/7" -s "$work/hot_and_churn.lua" -- "$work/churn.txt"
+python3 - "$IN" "$TOKEN" "$TG_IN" <<'EOF2'
+import resource, socket, sys, time
+port, token, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+request = f"GET /orders/7 HTTP/1.1\r\nHost: b\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+conns = []
+for _ in range(2000):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(request)
+    conns.append(s)
+for s in conns:
+    s.settimeout(10)
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += s.recv(65536)
+time.sleep(1)
+rss = [l for l in open(f"/proc/{pid}/status") if l.startswith(("VmRSS", "VmHWM"))]
+vals = {l.split(":")[0]: int(l.split()[1]) / 1024 for l in rss}
+print(f"| inbound, 2,000 idle keep-alive connections (each after one request) | 2000 | — | — | — | {vals['VmRSS']:.1f} MiB | {vals['VmHWM']:.1f} MiB |")
+for s in conns:
+    s.close()
+EOF2

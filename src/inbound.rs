@@ -413,6 +413,7 @@ fn recall(
     if jwt::select_issuer(&token.claims, issuers).ok() != Some(id) {
         return Ok(None);
     }
+    cache.count_signature(false);
     let issuer = &issuers[id.0];
     jwt::check_algorithm(token.alg, issuer)?;
     jwt::validate_claims(&token.claims, issuer, now)?;
@@ -438,6 +439,7 @@ async fn verify_as(
         keys = cache.current().ok_or_else(unavailable)?;
     }
     let key = keys.find(kid, unverified.alg).map_err(jwt::key_error)?;
+    cache.count_signature(true);
     jwt::verify_signature(&unverified, key)?;
     let alg = unverified.alg;
     let claims = Arc::new(unverified.claims);
@@ -448,7 +450,7 @@ async fn verify_as(
             alg,
             claims: claims.clone(),
         };
-        cache.verified().insert(*digest, &keys, exp, token);
+        cache.verified().insert(*digest, &keys, now, exp, token);
     }
     jwt::validate_claims(&claims, issuer, now)?;
     Ok(claims)

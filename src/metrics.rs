@@ -28,6 +28,8 @@ pub struct Metrics {
     pub token_expiry: GaugeVec,
     /// `issuer`, `result`.
     pub jwks_refreshes: IntCounterVec,
+    /// Token signatures by issuer: `verified` (computed) or `remembered` (known good).
+    pub token_signatures: IntCounterVec,
     /// `result` (ok, error).
     pub config_reloads: IntCounterVec,
     pub config_generation: IntGauge,
@@ -76,6 +78,11 @@ impl Metrics {
             "tollgate_jwks_refreshes_total",
             "JWKS fetches by issuer and result.",
             &["issuer", "result"],
+        )?;
+        let token_signatures = counter(
+            "tollgate_inbound_token_signatures_total",
+            "Token signatures by issuer: verified (computed) or remembered (this exact token verified before by the current keys).",
+            &["issuer", "check"],
         )?;
         let config_reloads = counter(
             "tollgate_config_reloads_total",
@@ -139,6 +146,7 @@ impl Metrics {
             token_requests,
             token_expiry,
             jwks_refreshes,
+            token_signatures,
             config_reloads,
             config_generation,
             log_lines_dropped,

@@ -38,6 +38,9 @@ pub struct KeyCache {
     due: ArcSwapOption<Instant>,
     /// Tokens whose signature these keys already verified.
     verified: VerifiedCache,
+    /// `tollgate_inbound_token_signatures_total` for this issuer, resolved once.
+    signatures_verified: prometheus::IntCounter,
+    signatures_remembered: prometheus::IntCounter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +65,12 @@ impl KeyCache {
         metrics: Metrics,
         readiness: Option<ReadinessHandle>,
     ) -> Self {
+        let signatures = |check| metrics.token_signatures.with_label_values(&[issuer, check]);
+        let signatures_verified = signatures("verified");
+        let signatures_remembered = signatures("remembered");
         KeyCache {
+            signatures_verified,
+            signatures_remembered,
             issuer: issuer.to_string(),
             source,
             keys: ArcSwapOption::empty(),
@@ -80,6 +88,15 @@ impl KeyCache {
     pub fn without_verified_cache(mut self) -> Self {
         self.verified = VerifiedCache::new(0);
         self
+    }
+
+    /// Count a signature computed (`true`) or skipped as remembered.
+    pub fn count_signature(&self, computed: bool) {
+        if computed {
+            self.signatures_verified.inc();
+        } else {
+            self.signatures_remembered.inc();
+        }
     }
 
     pub fn verified(&self) -> &VerifiedCache {
