@@ -404,10 +404,11 @@ fn recall(
     digest: &[u8; 32],
     now: i64,
 ) -> Result<Option<Arc<Claims>>, Refusal> {
-    let Some(keys) = cache.current() else {
+    let keys = cache.current_guard();
+    let Some(keys) = keys.as_ref() else {
         return Ok(None);
     };
-    let Some(token) = cache.verified().get(digest, &keys, now) else {
+    let Some(token) = cache.verified().get(digest, keys, now) else {
         return Ok(None);
     };
     if jwt::select_issuer(&token.claims, issuers).ok() != Some(id) {

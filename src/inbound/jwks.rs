@@ -130,6 +130,12 @@ impl KeyCache {
         self.keys.load_full()
     }
 
+    /// The current key set, borrowed for a moment (no reference count touched): for the
+    /// per-request lookup of remembered tokens.
+    pub fn current_guard(&self) -> arc_swap::Guard<Option<Arc<KeySet>>> {
+        self.keys.load()
+    }
+
     /// Fetch now; on success replace the key set. Returns when to refresh next.
     pub async fn refresh(&self) -> Result<Duration, JwksError> {
         let result = self.fetch().await;

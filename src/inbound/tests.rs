@@ -201,3 +201,42 @@ fn a_valid_token_is_allowed_and_a_refused_path_is_not() {
         decide_with(&f.enforce, &h, &Method::GET, "/public/../orders/7").starts_with("- refuse bad_path")
     );
 }
+
+/// A remembered token skips only what depends on its bytes (decode, signature): the same
+/// key caches under changed issuer settings (as after a reload that kept the key source)
+/// judge it by the new settings.
+#[test]
+fn a_remembered_token_is_judged_again_by_the_current_issuer_settings() {
+    let f = &*FIXTURE;
+    let h = headers(&token(&["Orders.Read"]), &[]);
+    for _ in 0..2 {
+        assert!(decide_with(&f.enforce, &h, &Method::GET, "/orders/7").starts_with("orders-read allow"));
+    }
+    let changed = |change: fn(&mut Issuer)| {
+        let mut issuers = f.enforce.issuers.clone();
+        change(&mut issuers[0]);
+        Snapshot {
+            inbound: f.enforce.inbound.clone(),
+            issuers,
+            keys: f.enforce.keys.clone(),
+            upstream: f.enforce.upstream.clone(),
+        }
+    };
+    type Change = fn(&mut Issuer);
+    let cases: [(Change, &str); 3] = [
+        (|i| i.audiences = vec!["api://other".into()], "refuse audience"),
+        (
+            |i| i.algorithms = vec![jsonwebtoken::Algorithm::RS256],
+            "refuse alg_not_allowed",
+        ),
+        (
+            |i| i.issuer = crate::config::IssuerPattern::Exact("https://other.test".into()),
+            "refuse issuer",
+        ),
+    ];
+    for (change, expected) in cases {
+        let decision = decide_with(&changed(change), &h, &Method::GET, "/orders/7");
+        assert!(decision.contains(expected), "{expected}: {decision}");
+    }
+    assert!(decide_with(&f.enforce, &h, &Method::GET, "/orders/7").starts_with("orders-read allow"));
+}
