@@ -22,6 +22,10 @@ use crate::config::UpstreamProtocol;
 use crate::reply::Reply;
 use crate::server::ClientConn;
 
+use self::pool::Http1Pool;
+
+mod pool;
+
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 /// The response body type of every tollgate listener.
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
@@ -36,6 +40,8 @@ pub struct Proxy {
     http2: HttpsClient,
     /// HTTP/1.1 only, for protocol upgrades (WebSocket), which HTTP/2 cannot carry here.
     http1: HttpsClient,
+    /// For plain-`http` upstreams over HTTP/1.1, whose connections each [`Upstream`] keeps.
+    connect_timeout: Duration,
 }
 
 /// Where one request goes and how.
@@ -50,13 +56,15 @@ pub struct Target<'a> {
     pub upgrade: Option<HeaderValue>,
 }
 
-/// An upstream base URL, split once at load time.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An upstream base URL, split once at load time. A plain-`http` upstream keeps its own
+/// idle HTTP/1.1 connections (shared by its clones).
+#[derive(Clone)]
 pub struct Upstream {
     scheme: Scheme,
     authority: Authority,
     /// Base path without a trailing slash ("" for none).
     base_path: String,
+    http1_pool: Option<std::sync::Arc<Http1Pool>>,
 }
 
 /// Why a request could not be forwarded.
@@ -116,7 +124,12 @@ impl Proxy {
         let http1 = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(h1_conn);
-        Ok(Proxy { auto, http2, http1 })
+        Ok(Proxy {
+            auto,
+            http2,
+            http1,
+            connect_timeout,
+        })
     }
 
     /// Forward `req` (headers already prepared by [`prepare`]) and return the upstream's
@@ -134,6 +147,9 @@ impl Proxy {
             Some(UpstreamProtocol::Http1) => false,
             None => req.version() == Version::HTTP_2,
         };
+        if !http2 && let Some(pool) = &target.upstream.http1_pool {
+            return self.forward_http1(pool, req, target).await;
+        }
         let uri = target.upstream.uri(&target.path_and_query)?;
         if http2 {
             // :authority comes from the URI; a Host header would contradict it.
@@ -153,6 +169,33 @@ impl Proxy {
         *req.uri_mut() = uri;
         let client = if http2 { &self.http2 } else { &self.auto };
         send(client, req, target.timeout).await.map(relay)
+    }
+
+    /// HTTP/1.1 to a plain-`http` upstream, on a connection the upstream keeps.
+    async fn forward_http1(
+        &self,
+        pool: &std::sync::Arc<Http1Pool>,
+        mut req: Request<Incoming>,
+        target: Target<'_>,
+    ) -> Result<Response<Body>, ProxyError> {
+        let upstream = target.upstream;
+        *req.version_mut() = Version::HTTP_11;
+        if !req.headers().contains_key(header::HOST) {
+            // HTTP/2's `:authority` (or an absolute-form target), else the upstream's.
+            let authority = req.uri().authority().unwrap_or(&upstream.authority);
+            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                req.headers_mut().insert(header::HOST, host);
+            }
+        }
+        // hyper writes the URI as it is: origin-form, under the upstream's base path.
+        let path_and_query = upstream.path_and_query(target.path_and_query)?;
+        *req.uri_mut() = Uri::from(path_and_query);
+        let sent = pool.send(&upstream.authority, self.connect_timeout, req);
+        match tokio::time::timeout(target.timeout, sent).await {
+            Err(_) => Err(ProxyError::Timeout(target.timeout)),
+            Ok(Err(e)) => Err(ProxyError::Unreachable(e)),
+            Ok(Ok(res)) => Ok(relay(res)),
+        }
     }
 
     /// An HTTP/1.1 upgrade (WebSocket and the like): ask the upstream for the same
@@ -208,10 +251,14 @@ async fn send(
 
 /// The upstream's response as tollgate answers it: hop-by-hop headers dropped, the body
 /// streamed as it comes.
-fn relay(res: Response<Incoming>) -> Response<Body> {
+fn relay<B>(res: Response<B>) -> Response<Body>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let (mut parts, body) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers);
-    Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed_unsync())
+    Response::from_parts(parts, body.map_err(Into::into).boxed_unsync())
 }
 
 /// The `Upgrade` an HTTP/1.1 request asks for (`Connection: upgrade` plus `Upgrade`), to
@@ -347,6 +394,25 @@ fn error_chain(e: &(dyn StdError + 'static)) -> String {
 
 // === impl Upstream ===
 
+/// The same URL; the idle connections are not part of it.
+impl PartialEq for Upstream {
+    fn eq(&self, other: &Self) -> bool {
+        self.scheme == other.scheme && self.authority == other.authority && self.base_path == other.base_path
+    }
+}
+
+impl Eq for Upstream {}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("scheme", &self.scheme)
+            .field("authority", &self.authority)
+            .field("base_path", &self.base_path)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Upstream {
     /// From a validated http(s) URL.
     pub fn from_url(url: &Url) -> Option<Self> {
@@ -359,10 +425,12 @@ impl Upstream {
         // Url keeps IPv6 hosts in brackets already.
         let authority = Authority::try_from(authority).ok()?;
         let base_path = url.path().trim_end_matches('/').to_string();
+        let http1_pool = (scheme == Scheme::HTTP).then(Default::default);
         Some(Upstream {
             scheme,
             authority,
             base_path,
+            http1_pool,
         })
     }
 
@@ -370,13 +438,17 @@ impl Upstream {
         &self.authority
     }
 
+    /// `path_and_query` under the upstream's base path.
+    fn path_and_query(&self, path_and_query: PathAndQuery) -> Result<PathAndQuery, ProxyError> {
+        if self.base_path.is_empty() {
+            return Ok(path_and_query);
+        }
+        PathAndQuery::try_from(format!("{}{}", self.base_path, path_and_query.as_str()))
+            .map_err(|e| ProxyError::BadRequest(e.to_string()))
+    }
+
     fn uri(&self, path_and_query: &PathAndQuery) -> Result<Uri, ProxyError> {
-        let pq = if self.base_path.is_empty() {
-            path_and_query.clone()
-        } else {
-            PathAndQuery::try_from(format!("{}{}", self.base_path, path_and_query.as_str()))
-                .map_err(|e| ProxyError::BadRequest(e.to_string()))?
-        };
+        let pq = self.path_and_query(path_and_query.clone())?;
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
