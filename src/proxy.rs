@@ -56,8 +56,9 @@ pub struct Target<'a> {
     pub upgrade: Option<HeaderValue>,
 }
 
-/// An upstream base URL, split once at load time. A plain-`http` upstream keeps its own
-/// idle HTTP/1.1 connections (shared by its clones).
+/// An upstream base URL, split once at load time. A plain-`http` upstream holds the idle
+/// HTTP/1.1 connections to its host and port (shared with every live snapshot's
+/// upstream of the same host and port, so reloads keep them).
 #[derive(Clone)]
 pub struct Upstream {
     scheme: Scheme,
@@ -425,7 +426,7 @@ impl Upstream {
         // Url keeps IPv6 hosts in brackets already.
         let authority = Authority::try_from(authority).ok()?;
         let base_path = url.path().trim_end_matches('/').to_string();
-        let http1_pool = (scheme == Scheme::HTTP).then(Default::default);
+        let http1_pool = (scheme == Scheme::HTTP).then(|| Http1Pool::shared(&authority));
         Some(Upstream {
             scheme,
             authority,

@@ -10,7 +10,7 @@
 #![allow(clippy::disallowed_types)]
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,23 @@ pub struct PooledBody {
 // === impl Http1Pool ===
 
 impl Http1Pool {
+    /// The pool for `authority`: the one a live snapshot already holds, so that a reload
+    /// keeps the idle connections, else a new one. Called when a snapshot is built.
+    pub fn shared(authority: &Authority) -> Arc<Http1Pool> {
+        static POOLS: Mutex<Vec<(Authority, Weak<Http1Pool>)>> = Mutex::new(Vec::new());
+        let mut pools = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        pools.retain(|(_, pool)| pool.strong_count() > 0);
+        let live = pools
+            .iter()
+            .find(|(a, _)| a == authority)
+            .and_then(|(_, pool)| pool.upgrade());
+        live.unwrap_or_else(|| {
+            let pool = Arc::new(Http1Pool::default());
+            pools.push((authority.clone(), Arc::downgrade(&pool)));
+            pool
+        })
+    }
+
     /// Send `req` (origin-form URI, `Host` set) on an idle connection or a new one to
     /// `authority`. A reused connection that closed before the request was written is
     /// dropped and the request goes on the next one, as hyper-util's client does.
@@ -288,6 +305,21 @@ mod tests {
             while c.read(&mut sink).await.is_ok_and(|n| n > 0) {}
         });
         rx
+    }
+
+    #[test]
+    fn a_live_pool_is_shared_by_authority_and_a_dropped_one_is_not_revived() {
+        let a = Authority::from_static("pool-test.invalid:8080");
+        let first = Http1Pool::shared(&a);
+        let again = Http1Pool::shared(&Authority::from_static("POOL-TEST.invalid:8080"));
+        assert!(Arc::ptr_eq(&first, &again));
+        let other = Http1Pool::shared(&Authority::from_static("pool-test.invalid:8081"));
+        assert!(!Arc::ptr_eq(&first, &other));
+        let weak = Arc::downgrade(&first);
+        drop((first, again));
+        assert!(weak.upgrade().is_none());
+        let fresh = Http1Pool::shared(&a);
+        assert_eq!(Arc::strong_count(&fresh), 1);
     }
 
     #[tokio::test]

@@ -161,6 +161,41 @@ async fn a_changed_required_role_is_enforced_within_two_seconds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_idle_upstream_connection() {
+    let s = setup().await;
+    std::fs::write(&s.path, yaml(&s.issuer, &s.upstream, "Orders.Read", "", false)).unwrap();
+    let t = Tollgate::start_file(&s.path).await;
+    let reader = token(&s.issuer, &["Orders.Read"]);
+    for _ in 0..3 {
+        assert_eq!(status(&t, &reader).await, 200);
+    }
+    assert_eq!(s.upstream.connections(), 1, "one upstream connection, reused");
+
+    // A routes-only change: the new snapshot's upstream is the same host and port.
+    let extra = "    - name: reports\n      match: { path_prefix: /reports }\n      require: { roles_any: [Reports.Read] }\n";
+    replace(
+        &s.path,
+        &yaml(&s.issuer, &s.upstream, "Orders.Read", extra, false),
+    );
+    wait_metric(
+        &t,
+        r#"tollgate_config_reloads_total{result="ok"}"#,
+        1,
+        Duration::from_secs(3),
+    )
+    .await;
+    for _ in 0..3 {
+        assert_eq!(status(&t, &reader).await, 200);
+    }
+    assert_eq!(s.upstream.requests(), 6);
+    assert_eq!(
+        s.upstream.connections(),
+        1,
+        "the reload kept the idle upstream connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_syntax_error_or_an_unknown_key_keeps_the_old_policy_and_counts_an_error() {
     let s = setup().await;
     let good = yaml(&s.issuer, &s.upstream, "Orders.Read", "", false);

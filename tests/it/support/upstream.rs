@@ -17,6 +17,7 @@ use tollgate::server::{self, ShutdownTrigger};
 pub struct Upstream {
     pub addr: SocketAddr,
     requests: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
     _stop: ShutdownTrigger,
 }
 
@@ -38,7 +39,10 @@ impl Upstream {
         let requests = Arc::new(AtomicUsize::new(0));
         let (stop, shutdown) = server::shutdown_channel();
         let counter = requests.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
         let make = move |_conn| {
+            accepted.fetch_add(1, Ordering::SeqCst);
             let counter = counter.clone();
             service_fn(move |req| echo(counter.clone(), req))
         };
@@ -53,12 +57,18 @@ impl Upstream {
         Upstream {
             addr,
             requests,
+            connections,
             _stop: stop,
         }
     }
 
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 
