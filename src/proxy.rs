@@ -286,7 +286,7 @@ pub fn prepare(headers: &mut HeaderMap, uri: &Uri, client: ClientConn) {
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     strip_hop_by_hop(headers);
-    append(headers, X_FORWARDED_FOR, &client.peer.ip().to_string());
+    append(headers, X_FORWARDED_FOR, &ip_text(client.peer.ip()));
     append(
         headers,
         X_FORWARDED_PROTO,
@@ -295,6 +295,21 @@ pub fn prepare(headers: &mut HeaderMap, uri: &Uri, client: ClientConn) {
     if let Some(host) = host.as_ref().and_then(|h| h.to_str().ok()) {
         append(headers, X_FORWARDED_HOST, host);
     }
+}
+
+/// An address as `Display` writes it; IPv4 (the usual case) without the formatter.
+fn ip_text(ip: std::net::IpAddr) -> String {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut text = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        text.push_str(itoa::Buffer::new().format(octet));
+    }
+    text
 }
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -524,6 +539,27 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "orders.local");
         assert_eq!(h[header::HOST], "orders.local");
+    }
+
+    #[test]
+    fn ip_text_is_what_display_writes() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "192.168.1.100",
+            "::1",
+            "fe80::1:2",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+        for n in (0..=u32::MAX).step_by(9_973_211) {
+            let ip = std::net::IpAddr::V4(n.into());
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
     }
 
     #[test]
