@@ -148,55 +148,30 @@ impl Proxy {
             Some(UpstreamProtocol::Http1) => false,
             None => req.version() == Version::HTTP_2,
         };
-        if !http2 && let Some(pool) = &target.upstream.http1_pool {
-            return self.forward_http1(pool, req, target).await;
-        }
-        let uri = target.upstream.uri(&target.path_and_query)?;
         if http2 {
             // :authority comes from the URI; a Host header would contradict it.
             req.headers_mut().remove(header::HOST);
             *req.version_mut() = Version::HTTP_2;
         } else {
-            if !req.headers().contains_key(header::HOST)
-                && let Some(host) = req
-                    .uri()
-                    .authority()
-                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-            {
-                req.headers_mut().insert(header::HOST, host);
+            if !req.headers().contains_key(header::HOST) {
+                // HTTP/2's `:authority` (or an absolute-form target), else the upstream's.
+                let authority = req.uri().authority().unwrap_or(&target.upstream.authority);
+                if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                    req.headers_mut().insert(header::HOST, host);
+                }
             }
             *req.version_mut() = Version::HTTP_11;
-        }
-        *req.uri_mut() = uri;
-        let client = if http2 { &self.http2 } else { &self.auto };
-        send(client, req, target.timeout).await.map(relay)
-    }
-
-    /// HTTP/1.1 to a plain-`http` upstream, on a connection the upstream keeps.
-    async fn forward_http1(
-        &self,
-        pool: &std::sync::Arc<Http1Pool>,
-        mut req: Request<Incoming>,
-        target: Target<'_>,
-    ) -> Result<Response<Body>, ProxyError> {
-        let upstream = target.upstream;
-        *req.version_mut() = Version::HTTP_11;
-        if !req.headers().contains_key(header::HOST) {
-            // HTTP/2's `:authority` (or an absolute-form target), else the upstream's.
-            let authority = req.uri().authority().unwrap_or(&upstream.authority);
-            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
-                req.headers_mut().insert(header::HOST, host);
+            if let Some(pool) = &target.upstream.http1_pool {
+                // hyper writes the URI as it is: origin-form, under the upstream's base path.
+                let upstream = target.upstream;
+                *req.uri_mut() = Uri::from(upstream.path_and_query(target.path_and_query)?);
+                let sent = pool.send(&upstream.authority, self.connect_timeout, req);
+                return within(target.timeout, sent).await.map(relay);
             }
         }
-        // hyper writes the URI as it is: origin-form, under the upstream's base path.
-        let path_and_query = upstream.path_and_query(target.path_and_query)?;
-        *req.uri_mut() = Uri::from(path_and_query);
-        let sent = pool.send(&upstream.authority, self.connect_timeout, req);
-        match tokio::time::timeout(target.timeout, sent).await {
-            Err(_) => Err(ProxyError::Timeout(target.timeout)),
-            Ok(Err(e)) => Err(ProxyError::Unreachable(e)),
-            Ok(Ok(res)) => Ok(relay(res)),
-        }
+        *req.uri_mut() = target.upstream.uri(&target.path_and_query)?;
+        let client = if http2 { &self.http2 } else { &self.auto };
+        send(client, req, target.timeout).await.map(relay)
     }
 
     /// An HTTP/1.1 upgrade (WebSocket and the like): ask the upstream for the same
@@ -237,15 +212,26 @@ impl Proxy {
     }
 }
 
-/// One upstream request, bounded by `timeout` (for the response head).
+/// One upstream request through hyper-util's client, bounded by `timeout`.
 async fn send(
     client: &HttpsClient,
     req: Request<Incoming>,
     timeout: Duration,
 ) -> Result<Response<Incoming>, ProxyError> {
-    match tokio::time::timeout(timeout, client.request(req)).await {
+    within(timeout, async {
+        client.request(req).await.map_err(|e| error_chain(&e))
+    })
+    .await
+}
+
+/// An upstream's response head within `timeout` (504), or why it could not be had (502).
+async fn within<B>(
+    timeout: Duration,
+    sent: impl Future<Output = Result<Response<B>, String>>,
+) -> Result<Response<B>, ProxyError> {
+    match tokio::time::timeout(timeout, sent).await {
         Err(_) => Err(ProxyError::Timeout(timeout)),
-        Ok(Err(e)) => Err(ProxyError::Unreachable(error_chain(&e))),
+        Ok(Err(e)) => Err(ProxyError::Unreachable(e)),
         Ok(Ok(res)) => Ok(res),
     }
 }
