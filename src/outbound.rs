@@ -213,7 +213,9 @@ impl OutboundService {
         let method = req.method().clone();
         let raw_path = req.uri().path().to_string();
         let host = routing::request_host(&req);
-        let host_text = host.as_ref().map(|h| h.to_string()).unwrap_or_else(|| "-".into());
+        let host_text = host
+            .as_ref()
+            .map_or_else(|| "-".into(), routing::RequestHost::text);
 
         let sent = match route(&snap, &method, host.as_ref(), &raw_path) {
             Err(reply) => Sent {
@@ -244,8 +246,8 @@ impl OutboundService {
             status = status.as_u16(),
             latency_ms = started.elapsed().as_secs_f64() * 1000.0,
             method = method.as_str(),
-            host = %host_text,
-            path = %raw_path,
+            host = host_text.as_str(),
+            path = raw_path.as_str(),
         );
         Ok(sent.response)
     }

@@ -323,32 +323,60 @@ fn append(headers: &mut HeaderMap, name: HeaderName, value: &str) {
 /// RFC 9110 §7.6.1: connection-specific fields, and those named in `Connection`, are not
 /// forwarded. `TE: trailers` survives: gRPC needs it to reach the server.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the names; most messages carry none or one (a response's
-    // `Connection: keep-alive`), so only those present are removed.
-    let present: Vec<HeaderName> = headers.keys().filter(|n| is_hop_by_hop(n)).cloned().collect();
-    if present.is_empty() {
+    // One pass over the names, remembering which of the fixed hop-by-hop fields are
+    // present as bits: most messages carry none or one (a response's
+    // `Connection: keep-alive`), and then nothing is allocated.
+    let mut present = 0u16;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    let te_trailers = headers.get_all(header::TE).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
-    });
-    for name in named.into_iter().chain(present) {
+    // Fields `Connection` names beyond the fixed ones (`Connection: keep-alive, X-Hop`),
+    // kept only when the message carries them.
+    let mut named: Vec<HeaderName> = Vec::new();
+    if present & CONNECTION_BIT != 0 {
+        let tokens = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim);
+        for token in tokens {
+            if HOP_BY_HOP.iter().any(|h| h.as_str().eq_ignore_ascii_case(token)) {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes())
+                && headers.contains_key(&name)
+            {
+                named.push(name);
+            }
+        }
+    }
+    let te_trailers = present & TE_BIT != 0
+        && headers.get_all(header::TE).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+        });
+    for name in named {
         headers.remove(name);
+    }
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
 }
 
-const HOP_BY_HOP: [HeaderName; 7] = [
+/// The fields that are always connection-specific (RFC 9110 §7.6.1, and the obsolete
+/// `Keep-Alive` and `Proxy-Connection`).
+const HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
@@ -356,11 +384,11 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
 ];
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name) || name == "keep-alive" || name == "proxy-connection"
-}
+const CONNECTION_BIT: u16 = 1 << 0;
+const TE_BIT: u16 = 1 << 3;
 
 /// The reply for a forwarding failure: 502 unreachable, 504 timeout.
 pub fn failure_reply(error: &ProxyError) -> Reply {
@@ -509,6 +537,42 @@ mod tests {
         assert!(h.get(header::CONNECTION).is_none() && h.get(header::UPGRADE).is_none());
         assert_eq!(h[header::TE], "trailers");
         assert_eq!(h["x-kept"], "1");
+    }
+
+    #[test]
+    fn hop_by_hop_removal_covers_every_fixed_field_and_any_case() {
+        let mut h = HeaderMap::new();
+        for name in HOP_BY_HOP.iter() {
+            h.append(name, HeaderValue::from_static("x"));
+        }
+        h.append(
+            header::CONNECTION,
+            HeaderValue::from_static("close,  X-One ,x-two, Upgrade"),
+        );
+        h.insert("x-one", HeaderValue::from_static("1"));
+        h.insert("x-two", HeaderValue::from_static("2"));
+        h.insert("x-three", HeaderValue::from_static("3"));
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(|n| n.as_str()).collect();
+        assert_eq!(left, ["x-three"]);
+
+        // Nothing hop-by-hop: untouched, including a field named like a connection option.
+        let mut h = HeaderMap::new();
+        h.insert("close", HeaderValue::from_static("1"));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        let before = h.clone();
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before);
+
+        // `TE` other than trailers goes; `TE: trailers` stays alone.
+        let mut h = HeaderMap::new();
+        h.append(header::TE, HeaderValue::from_static("gzip"));
+        strip_hop_by_hop(&mut h);
+        assert!(h.get(header::TE).is_none());
+        let mut h = HeaderMap::new();
+        h.append(header::TE, HeaderValue::from_static("gzip, Trailers"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h[header::TE], "trailers");
     }
 
     #[test]

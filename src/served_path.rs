@@ -68,6 +68,14 @@ pub struct ServedPath {
 impl ServedPath {
     /// Read `raw` (the path as received, without query) the way the service will.
     pub fn parse(raw: &str, case: PathCase) -> Result<ServedPath, PathError> {
+        match Self::parse_plain(raw, case) {
+            Some(plain) => Ok(plain),
+            None => Self::parse_full(raw, case),
+        }
+    }
+
+    /// The model's full reading, whatever the path holds.
+    fn parse_full(raw: &str, case: PathCase) -> Result<ServedPath, PathError> {
         if !raw.starts_with('/') {
             return Err(PathError::NotAbsolute);
         }
@@ -116,6 +124,35 @@ impl ServedPath {
             }
         }
         Ok(ServedPath { decoded, key, case })
+    }
+
+    /// The common case in one pass: a path of printable ASCII without `%`, `;` or `\\` has
+    /// nothing to decode and no parameters, so it is its own decoded text and its key is
+    /// its lower-case (or itself). Any path this cannot read as fine (a dot-segment, an
+    /// empty name) goes through [`ServedPath::parse`]'s full reading, which says why.
+    fn parse_plain(raw: &str, case: PathCase) -> Option<ServedPath> {
+        let plain = raw
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'%' && b != b';' && b != b'\\');
+        if !plain || !raw.starts_with('/') {
+            return None;
+        }
+        let mut names = raw.split('/').skip(1).peekable();
+        while let Some(name) = names.next() {
+            let last = names.peek().is_none();
+            if is_dot_like(name) || (name.is_empty() && !last) {
+                return None;
+            }
+        }
+        let key = match case {
+            PathCase::Sensitive => raw.to_owned(),
+            PathCase::Insensitive => raw.to_ascii_lowercase(),
+        };
+        Some(ServedPath {
+            decoded: raw.to_owned(),
+            key,
+            case,
+        })
     }
 
     /// The decoded path, parameters included.

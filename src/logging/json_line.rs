@@ -151,7 +151,9 @@ fn needs_escape(b: u8) -> bool {
 
 fn escape_into(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
-    if !bytes.iter().any(|&b| needs_escape(b)) {
+    // Without short-circuiting the check compiles to vector compares: most text (names,
+    // paths, timestamps) has nothing to escape.
+    if !bytes.iter().fold(false, |any, &b| any | needs_escape(b)) {
         out.push_str(s);
         return;
     }

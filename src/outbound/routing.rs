@@ -21,6 +21,19 @@ impl std::fmt::Display for RequestHost {
     }
 }
 
+impl RequestHost {
+    /// `host:port`, as [`Display`](std::fmt::Display) writes it, without the formatter.
+    pub fn text(&self) -> String {
+        let mut port = itoa::Buffer::new();
+        let port = port.format(self.port);
+        let mut out = String::with_capacity(self.host.len() + 1 + port.len());
+        out.push_str(&self.host);
+        out.push(':');
+        out.push_str(port);
+        out
+    }
+}
+
 pub fn request_host<B>(req: &Request<B>) -> Option<RequestHost> {
     if let Some(authority) = req.uri().authority() {
         let default = if req.uri().scheme_str() == Some("https") {
@@ -78,6 +91,17 @@ pub fn upstream_path(route: &OutboundRoute, raw_path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_text_is_what_display_writes() {
+        for (host, port) in [("orders.local", 80), ("::1", 8443), ("a", 0), ("b", 65535)] {
+            let h = RequestHost {
+                host: host.into(),
+                port,
+            };
+            assert_eq!(h.text(), h.to_string());
+        }
+    }
     use crate::config::{CredentialId, PathPrefix};
 
     fn route(host: Option<(&str, Option<u16>)>, prefix: Option<&str>, strip: bool) -> OutboundRoute {

@@ -268,6 +268,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
 
     #[test]
+    fn the_one_pass_reading_is_the_full_reading(
+        raw in prop_oneof![raw_path(), "[/a-zA-Z0-9._~;%\\\\ -]{0,24}", "/[/a-z.]{0,12}"],
+        sensitive in any::<bool>(),
+    ) {
+        let case = if sensitive { PathCase::Sensitive } else { PathCase::Insensitive };
+        if let Some(plain) = ServedPath::parse_plain(&raw, case) {
+            prop_assert_eq!(Ok(plain), ServedPath::parse_full(&raw, case));
+        }
+        prop_assert_eq!(ServedPath::parse(&raw, case), ServedPath::parse_full(&raw, case));
+    }
+
+    #[test]
     fn an_accepted_path_is_routed_as_both_frameworks_will_serve_it(raw in raw_path()) {
         for case in [PathCase::Insensitive, PathCase::Sensitive] {
             let Ok(path) = ServedPath::parse(&raw, case) else { continue };
@@ -288,5 +300,19 @@ proptest! {
             prop_assert!(!has_dot_segment(&servlet), "servlet reading of {} has a dot-segment", raw);
             prop_assert!(!has_dot_segment(&aspnet), "ASP.NET reading of {} has a dot-segment", raw);
         }
+    }
+}
+
+#[test]
+fn plain_paths_take_the_one_pass_reading_and_the_rest_the_full_one() {
+    let plain = |raw: &str| ServedPath::parse_plain(raw, PathCase::Insensitive);
+    assert_eq!(plain("/Orders/7").unwrap().key(), "/orders/7");
+    assert_eq!(plain("/Orders/7").unwrap().as_str(), "/Orders/7");
+    assert_eq!(plain("/").unwrap().key(), "/");
+    assert_eq!(plain("/orders/").unwrap().key(), "/orders/");
+    for raw in [
+        "/a/../b", "/a/./b", "/..", "/a//b", "/a%2e", "/a;x", "/a\\b", "orders", "", "/é",
+    ] {
+        assert!(plain(raw).is_none(), "{raw}");
     }
 }
