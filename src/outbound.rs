@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use http::header::{self, HeaderValue};
+use http::header;
 use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -283,9 +283,7 @@ async fn send(snap: &Snapshot, i: usize, mut req: Request<Incoming>, raw_path: &
     headers.remove(header::AUTHORIZATION);
     headers.insert(header::AUTHORIZATION, token.bearer.clone());
     let (upstream, proxy) = &snap.upstreams[i];
-    if let Ok(authority) = HeaderValue::from_str(upstream.authority().as_str()) {
-        headers.insert(header::HOST, authority);
-    }
+    headers.insert(header::HOST, upstream.host());
     let path = routing::upstream_path(route, raw_path);
     let pq = match req.uri().query() {
         Some(q) => format!("{path}?{q}"),

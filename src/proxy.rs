@@ -63,6 +63,8 @@ pub struct Target<'a> {
 pub struct Upstream {
     scheme: Scheme,
     authority: Authority,
+    /// `authority` as a `Host` value, made once.
+    host: HeaderValue,
     /// Base path without a trailing slash ("" for none).
     base_path: String,
     http1_pool: Option<std::sync::Arc<Http1Pool>>,
@@ -155,8 +157,11 @@ impl Proxy {
         } else {
             if !req.headers().contains_key(header::HOST) {
                 // HTTP/2's `:authority` (or an absolute-form target), else the upstream's.
-                let authority = req.uri().authority().unwrap_or(&target.upstream.authority);
-                if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                let host = match req.uri().authority() {
+                    Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+                    None => Some(target.upstream.host.clone()),
+                };
+                if let Some(host) = host {
                     req.headers_mut().insert(header::HOST, host);
                 }
             }
@@ -272,13 +277,13 @@ pub fn prepare(headers: &mut HeaderMap, uri: &Uri, client: ClientConn) {
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     strip_hop_by_hop(headers);
-    append(headers, X_FORWARDED_FOR, &ip_text(client.peer.ip()));
-    append(
-        headers,
-        X_FORWARDED_PROTO,
-        if client.tls { "https" } else { "http" },
-    );
-    if let Some(host) = host.as_ref().and_then(|h| h.to_str().ok()) {
+    let peer = ip_text(client.peer.ip());
+    if let Ok(peer) = HeaderValue::from_maybe_shared(Bytes::from(peer)) {
+        append(headers, X_FORWARDED_FOR, peer);
+    }
+    let proto = if client.tls { "https" } else { "http" };
+    append(headers, X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    if let Some(host) = host.filter(|h| h.to_str().is_ok()) {
         append(headers, X_FORWARDED_HOST, host);
     }
 }
@@ -303,20 +308,23 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Append to a comma-separated list header, merging any repeated fields into one.
-fn append(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    let mut joined = String::new();
-    for existing in headers.get_all(&name).iter().filter_map(|v| v.to_str().ok()) {
-        joined.push_str(existing);
-        joined.push_str(", ");
-    }
-    let value = if joined.is_empty() {
-        HeaderValue::from_str(value)
-    } else {
-        joined.push_str(value);
-        HeaderValue::from_str(&joined)
-    };
-    if let Ok(v) = value {
-        headers.insert(name, v);
+fn append(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
+    match headers.entry(name) {
+        header::Entry::Vacant(slot) => {
+            slot.insert(value);
+        }
+        header::Entry::Occupied(mut slot) => {
+            let Ok(value) = value.to_str() else { return };
+            let mut joined = String::new();
+            for existing in slot.iter().filter_map(|v| v.to_str().ok()) {
+                joined.push_str(existing);
+                joined.push_str(", ");
+            }
+            joined.push_str(value);
+            if let Ok(v) = HeaderValue::from_str(&joined) {
+                slot.insert(v);
+            }
+        }
     }
 }
 
@@ -456,9 +464,11 @@ impl Upstream {
         let authority = Authority::try_from(authority).ok()?;
         let base_path = url.path().trim_end_matches('/').to_string();
         let http1_pool = (scheme == Scheme::HTTP).then(|| Http1Pool::shared(&authority));
+        let host = HeaderValue::from_str(authority.as_str()).ok()?;
         Some(Upstream {
             scheme,
             authority,
+            host,
             base_path,
             http1_pool,
         })
@@ -466,6 +476,11 @@ impl Upstream {
 
     pub fn authority(&self) -> &Authority {
         &self.authority
+    }
+
+    /// The authority as a `Host` header value.
+    pub fn host(&self) -> HeaderValue {
+        self.host.clone()
     }
 
     /// `path_and_query` under the upstream's base path.
@@ -589,6 +604,20 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "orders.local");
         assert_eq!(h[header::HOST], "orders.local");
+
+        // Repeated fields are merged into one list; a fresh header is set as is.
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        h.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
+        let client = ClientConn {
+            peer: "[::1]:5555".parse().unwrap(),
+            tls: true,
+        };
+        prepare(&mut h, &Uri::from_static("https://api.example/x"), client);
+        let xff: Vec<_> = h.get_all("x-forwarded-for").iter().collect();
+        assert_eq!(xff, ["10.0.0.1, 10.0.0.2, ::1"]);
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "api.example");
     }
 
     #[test]

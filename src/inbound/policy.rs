@@ -63,6 +63,11 @@ pub fn evaluate(
     claims: &Claims,
     issuer_name: &dyn Fn(IssuerId) -> String,
 ) -> Result<(), Unmet> {
+    // The usual answer, yes, is found without building any check; a refusal walks the
+    // same keys again to say which one failed.
+    if passes(req, issuer, claims) {
+        return Ok(());
+    }
     match checks(req, issuer, claims, true).into_iter().find(|c| !c.passed) {
         None => Ok(()),
         Some(failed) => Err(Unmet {
@@ -80,12 +85,62 @@ pub fn checks<'r, 'c>(
     claims: &'c Claims,
     stop_at_failure: bool,
 ) -> Vec<Check<'r, 'c>> {
-    let mut out = Vec::new();
-    let mut push = |check: Check<'r, 'c>| {
-        let failed = !check.passed;
-        out.push(check);
-        !(failed && stop_at_failure)
+    let mut list = CheckList {
+        out: Vec::new(),
+        stop_at_failure,
     };
+    walk(req, issuer, claims, &mut list);
+    list.out
+}
+
+/// Whether the token meets every key of `req`: [`checks`]' verdict without the list.
+fn passes(req: &Requirement, issuer: IssuerId, claims: &Claims) -> bool {
+    let mut verdict = Verdict(true);
+    walk(req, issuer, claims, &mut verdict);
+    verdict.0
+}
+
+/// What [`walk`] tells about each key it checks.
+trait Sink<'r, 'c> {
+    /// One key checked; `detail` builds the full check if the sink keeps it. `false`: stop.
+    fn record(&mut self, passed: bool, detail: impl FnOnce() -> Check<'r, 'c>) -> bool;
+    /// Whether each `any_of` alternative's list should end at its first failure.
+    fn stop_at_failure(&self) -> bool;
+}
+
+/// Keeps every check (for `explain` and refusals).
+struct CheckList<'r, 'c> {
+    out: Vec<Check<'r, 'c>>,
+    stop_at_failure: bool,
+}
+
+impl<'r, 'c> Sink<'r, 'c> for CheckList<'r, 'c> {
+    fn record(&mut self, passed: bool, detail: impl FnOnce() -> Check<'r, 'c>) -> bool {
+        self.out.push(detail());
+        passed || !self.stop_at_failure
+    }
+
+    fn stop_at_failure(&self) -> bool {
+        self.stop_at_failure
+    }
+}
+
+/// Keeps only whether all passed, and stops at the first that did not.
+struct Verdict(bool);
+
+impl<'r, 'c> Sink<'r, 'c> for Verdict {
+    fn record(&mut self, passed: bool, _detail: impl FnOnce() -> Check<'r, 'c>) -> bool {
+        self.0 &= passed;
+        passed
+    }
+
+    fn stop_at_failure(&self) -> bool {
+        true
+    }
+}
+
+/// The one reading of a requirement set: each key of `req`, in a fixed order, told to `sink`.
+fn walk<'r, 'c>(req: &'r Requirement, issuer: IssuerId, claims: &'c Claims, sink: &mut impl Sink<'r, 'c>) {
     let check = |requirement, claim: &'r str, passed, wanted, saw| Check {
         requirement,
         claim,
@@ -96,18 +151,27 @@ pub fn checks<'r, 'c>(
     };
     if !req.issuers.is_empty() {
         let passed = req.issuers.contains(&issuer);
-        if !push(check(
-            "issuers",
-            "iss",
-            passed,
-            Wanted::Issuers(&req.issuers),
-            Vec::new(),
-        )) {
-            return out;
+        let detail = || {
+            check(
+                "issuers",
+                "iss",
+                passed,
+                Wanted::Issuers(&req.issuers),
+                Vec::new(),
+            )
+        };
+        if !sink.record(passed, detail) {
+            return;
         }
     }
-    let roles = strings(claims.get("roles"));
-    let scopes = scopes(claims);
+    let needs_roles = !req.roles_any.is_empty() || !req.roles_all.is_empty();
+    let needs_scopes = !req.scopes_any.is_empty() || !req.scopes_all.is_empty();
+    let roles = if needs_roles {
+        strings(claims.get("roles"))
+    } else {
+        Vec::new()
+    };
+    let scopes = if needs_scopes { scopes(claims) } else { Vec::new() };
     let client = first_string(claims, &["azp", "appid"]);
     let acr = first_string(claims, &["azpacr", "appidacr"]);
     let tid = first_string(claims, &["tid"]);
@@ -128,9 +192,11 @@ pub fn checks<'r, 'c>(
         } else {
             all(wanted, have)
         };
-        let saw = have.iter().map(|h| Cow::Borrowed(*h)).collect();
-        if !push(check(key, claim, passed, Wanted::Values(wanted), saw)) {
-            return out;
+        let saw = || have.iter().map(|h| Cow::Borrowed(*h)).collect();
+        if !sink.record(passed, || {
+            check(key, claim, passed, Wanted::Values(wanted), saw())
+        }) {
+            return;
         }
     }
     let singles: [(&'static str, &str, &'r [String], Option<&'c str>); 3] = [
@@ -143,44 +209,45 @@ pub fn checks<'r, 'c>(
             continue;
         }
         let passed = have.is_some_and(|h| wanted.iter().any(|w| w == h));
-        let saw = have.into_iter().map(Cow::Borrowed).collect();
-        if !push(check(key, claim, passed, Wanted::Values(wanted), saw)) {
-            return out;
+        let saw = || have.into_iter().map(Cow::Borrowed).collect();
+        if !sink.record(passed, || {
+            check(key, claim, passed, Wanted::Values(wanted), saw())
+        }) {
+            return;
         }
     }
     if let Some(wanted) = req.token_kind {
         let kind = token_kind(claims);
         let passed = kind == wanted;
-        let saw = vec![Cow::Borrowed(kind.as_str())];
-        if !push(check(
-            "token_kind",
-            "idtyp/scp",
-            passed,
-            Wanted::Kind(wanted),
-            saw,
-        )) {
-            return out;
+        let saw = || vec![Cow::Borrowed(kind.as_str())];
+        if !sink.record(passed, || {
+            check("token_kind", "idtyp/scp", passed, Wanted::Kind(wanted), saw())
+        }) {
+            return;
         }
     }
     for c in &req.claims {
         let saw = claim_values(claims.get(&c.claim));
         let passed = saw.iter().any(|s| c.values.iter().any(|v| v == s));
-        if !push(check("claims", &c.claim, passed, Wanted::Values(&c.values), saw)) {
-            return out;
+        if !sink.record(passed, || {
+            check("claims", &c.claim, passed, Wanted::Values(&c.values), saw)
+        }) {
+            return;
         }
     }
     if !req.any_of.is_empty() {
-        let alternatives: Vec<Vec<Check<'r, 'c>>> = req
-            .any_of
-            .iter()
-            .map(|alt| checks(alt, issuer, claims, stop_at_failure))
-            .collect();
-        let passed = alternatives.iter().any(|alt| alt.iter().all(|c| c.passed));
-        let mut c = check("any_of", "", passed, Wanted::Alternatives, Vec::new());
-        c.alternatives = alternatives;
-        push(c);
+        let passed = req.any_of.iter().any(|alt| passes(alt, issuer, claims));
+        let stop_at_failure = sink.stop_at_failure();
+        sink.record(passed, || {
+            let mut c = check("any_of", "", passed, Wanted::Alternatives, Vec::new());
+            c.alternatives = req
+                .any_of
+                .iter()
+                .map(|alt| checks(alt, issuer, claims, stop_at_failure))
+                .collect();
+            c
+        });
     }
-    out
 }
 
 impl Check<'_, '_> {
