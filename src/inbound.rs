@@ -83,7 +83,11 @@ pub fn key_caches(
         };
         let reused = previous
             .iter()
-            .find(|k| k.issuer() == issuer.name && *k.source() == issuer.keys)
+            .find(|k| {
+                k.issuer() == issuer.name
+                    && *k.source() == issuer.keys
+                    && k.remembered_slots() == issuer.remembered_tokens
+            })
             .filter(|_| !file_changed);
         match reused {
             Some(cache) => keys.push(cache.clone()),
@@ -91,13 +95,16 @@ pub fn key_caches(
                 let handle = cx
                     .readiness
                     .map(|r| r.register(format!("issuer/{}", issuer.name), "first signing key fetch"));
-                let cache = Arc::new(KeyCache::new(
-                    &issuer.name,
-                    issuer.keys.clone(),
-                    cx.http.clone(),
-                    cx.metrics.clone(),
-                    handle,
-                ));
+                let cache = Arc::new(
+                    KeyCache::new(
+                        &issuer.name,
+                        issuer.keys.clone(),
+                        cx.http.clone(),
+                        cx.metrics.clone(),
+                        handle,
+                    )
+                    .remembering(issuer.remembered_tokens),
+                );
                 fresh.push(cache.clone());
                 keys.push(cache);
             }

@@ -116,7 +116,8 @@ impl Snapshot {
                             cx.http.clone(),
                             cx.metrics.clone(),
                             None,
-                        ),
+                        )
+                        .remembering(issuer.remembered_tokens),
                     })
                 });
                 let cache = Arc::new(UserTokenCache::new(

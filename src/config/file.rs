@@ -98,6 +98,7 @@ pub struct FileIssuer {
     pub audiences: Vec<String>,
     pub algorithms: Option<Vec<String>>,
     pub leeway_seconds: Option<u64>,
+    pub remembered_tokens: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -71,6 +71,9 @@ impl Default for Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IssuerId(pub usize);
 
+/// Verified tokens remembered per issuer unless `remembered_tokens` says otherwise.
+pub const DEFAULT_REMEMBERED_TOKENS: usize = 4096;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Issuer {
     pub name: String,
@@ -79,6 +82,8 @@ pub struct Issuer {
     pub audiences: Vec<String>,
     pub algorithms: Vec<Algorithm>,
     pub leeway: Duration,
+    /// How many verified tokens are remembered (0: every signature is checked).
+    pub remembered_tokens: usize,
 }
 
 /// How a token's `iss` is matched.

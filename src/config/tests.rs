@@ -872,3 +872,26 @@ fn exchange_mistakes_are_refused_at_their_key() {
         "managed identity cannot exchange",
     );
 }
+
+#[test]
+fn remembered_tokens_default_to_4096_and_are_bounded() {
+    assert_eq!(load(ISSUER).unwrap().issuers[0].remembered_tokens, 4096);
+    let remembered = |n: &str| format!("{ISSUER}    remembered_tokens: {n}\n");
+    assert_eq!(load(&remembered("0")).unwrap().issuers[0].remembered_tokens, 0);
+    assert_eq!(
+        load(&remembered("256")).unwrap().issuers[0].remembered_tokens,
+        256
+    );
+    assert!(load(&remembered("1000000")).is_ok());
+    assert_error_at(
+        &remembered("1000001"),
+        "issuers.entra.remembered_tokens",
+        "at most 1000000",
+    );
+    assert_error_at(
+        &remembered("18446744073709551615"),
+        "issuers.entra.remembered_tokens",
+        "at most 1000000",
+    );
+    assert!(load(&remembered("-1")).is_err());
+}

@@ -14,7 +14,7 @@ use jsonwebtoken::Algorithm;
 use url::Url;
 
 use super::file::{FileConfig, FileIssuer};
-use super::model::{Admin, Config, Issuer, IssuerPattern, KeySource, Limits};
+use super::model::{Admin, Config, DEFAULT_REMEMBERED_TOKENS, Issuer, IssuerPattern, KeySource, Limits};
 use super::source::{KeyPath, Positions};
 use super::{ConfigError, Env};
 
@@ -26,6 +26,8 @@ const DEFAULT_LEEWAY: u64 = 60;
 /// signed leeway), each far above any sensible value.
 const MAX_RELOAD_POLL: u64 = 24 * 3600;
 const MAX_LEEWAY: u64 = 3600;
+/// Each remembered token holds its claims (a few KiB): a million is gigabytes.
+const MAX_REMEMBERED_TOKENS: usize = 1_000_000;
 
 /// The state of one validation pass: where keys are, how to resolve paths, what went wrong.
 pub(super) struct Check<'a> {
@@ -229,6 +231,13 @@ impl Check<'_> {
             );
         }
         let leeway = Duration::from_secs(leeway);
+        let remembered_tokens = file.remembered_tokens.unwrap_or(DEFAULT_REMEMBERED_TOKENS);
+        if remembered_tokens > MAX_REMEMBERED_TOKENS {
+            self.err(
+                &path.key("remembered_tokens"),
+                format!("must be at most {MAX_REMEMBERED_TOKENS}: each remembered token holds its claims (a few KiB)"),
+            );
+        }
         if self.errors.len() > before {
             return None;
         }
@@ -239,6 +248,7 @@ impl Check<'_> {
             audiences,
             algorithms,
             leeway,
+            remembered_tokens,
         })
     }
 

@@ -85,9 +85,21 @@ impl KeyCache {
     }
 
     /// Without the cache of verified signatures: every request checks its signature.
-    pub fn without_verified_cache(mut self) -> Self {
-        self.verified = VerifiedCache::new(0);
+    pub fn without_verified_cache(self) -> Self {
+        self.remembering(0)
+    }
+
+    /// Remember up to `tokens` verified tokens (0: none).
+    pub fn remembering(mut self, tokens: usize) -> Self {
+        if tokens != self.verified.slots() {
+            self.verified = VerifiedCache::new(tokens);
+        }
         self
+    }
+
+    /// How many verified tokens this cache can remember.
+    pub fn remembered_slots(&self) -> usize {
+        self.verified.slots()
     }
 
     /// Count a signature computed (`true`) or skipped as remembered.

@@ -240,3 +240,40 @@ fn a_remembered_token_is_judged_again_by_the_current_issuer_settings() {
     }
     assert!(decide_with(&f.enforce, &h, &Method::GET, "/orders/7").starts_with("orders-read allow"));
 }
+
+/// A reload keeps an issuer's key cache (its keys and remembered tokens) unless what the
+/// cache is built from changed: the key source, or how many tokens it remembers.
+#[test]
+fn key_caches_are_kept_unless_their_size_or_source_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |extra: &str| {
+        let yaml = POLICY.replace("MODE", "enforce").replace(
+            "    algorithms: [ES256]\n",
+            &format!("    algorithms: [ES256]\n{extra}"),
+        );
+        Config::from_yaml(&yaml, dir.path(), &ProcessEnv).unwrap()
+    };
+    let metrics = crate::metrics::Metrics::new().unwrap();
+    let http = crate::idp::client().unwrap();
+    let changed = std::collections::HashSet::new();
+    let cx = BuildContext {
+        metrics: &metrics,
+        http: &http,
+        readiness: None,
+        changed_files: &changed,
+    };
+    let (first, fresh) = key_caches(&config(""), &[], &cx);
+    assert_eq!(fresh.len(), 1);
+    assert_eq!(first[0].remembered_slots(), 4096);
+
+    let (same, fresh) = key_caches(&config(""), &first, &cx);
+    assert!(fresh.is_empty() && Arc::ptr_eq(&same[0], &first[0]));
+
+    let (smaller, fresh) = key_caches(&config("    remembered_tokens: 64\n"), &first, &cx);
+    assert_eq!(fresh.len(), 1);
+    assert!(!Arc::ptr_eq(&smaller[0], &first[0]));
+    assert_eq!(smaller[0].remembered_slots(), 64);
+
+    let (none, _) = key_caches(&config("    remembered_tokens: 0\n"), &smaller, &cx);
+    assert_eq!(none[0].remembered_slots(), 0);
+}

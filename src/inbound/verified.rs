@@ -63,6 +63,11 @@ impl VerifiedCache {
         }
     }
 
+    /// How many tokens it can hold.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
     /// The two slots `digest` may live in.
     fn pair(&self, digest: &[u8; 32]) -> Option<[&ArcSwapOption<Entry>; 2]> {
         let n = self.slots.len() as u64;

@@ -29,6 +29,7 @@ fn issuer(pattern: IssuerPattern) -> Issuer {
         audiences: vec!["api://orders".into()],
         algorithms: vec![Algorithm::RS256],
         leeway: Duration::from_secs(60),
+        remembered_tokens: 16,
     }
 }
 
