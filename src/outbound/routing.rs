@@ -91,6 +91,7 @@ pub fn upstream_path(route: &OutboundRoute, raw_path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{CredentialId, PathPrefix};
 
     #[test]
     fn host_text_is_what_display_writes() {
@@ -102,7 +103,6 @@ mod tests {
             assert_eq!(h.text(), h.to_string());
         }
     }
-    use crate::config::{CredentialId, PathPrefix};
 
     fn route(host: Option<(&str, Option<u16>)>, prefix: Option<&str>, strip: bool) -> OutboundRoute {
         OutboundRoute {
