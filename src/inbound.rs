@@ -95,16 +95,12 @@ pub fn key_caches(
                 let handle = cx
                     .readiness
                     .map(|r| r.register(format!("issuer/{}", issuer.name), "first signing key fetch"));
-                let cache = Arc::new(
-                    KeyCache::new(
-                        &issuer.name,
-                        issuer.keys.clone(),
-                        cx.http.clone(),
-                        cx.metrics.clone(),
-                        handle,
-                    )
-                    .remembering(issuer.remembered_tokens),
-                );
+                let cache = Arc::new(KeyCache::for_issuer(
+                    issuer,
+                    cx.http.clone(),
+                    cx.metrics.clone(),
+                    handle,
+                ));
                 fresh.push(cache.clone());
                 keys.push(cache);
             }

@@ -110,14 +110,12 @@ impl Snapshot {
                 let subject = subject_issuer.map(|issuer| {
                     Arc::new(SubjectCheck {
                         issuer: issuer.clone(),
-                        keys: crate::inbound::jwks::KeyCache::new(
-                            &issuer.name,
-                            issuer.keys.clone(),
+                        keys: crate::inbound::jwks::KeyCache::for_issuer(
+                            issuer,
                             cx.http.clone(),
                             cx.metrics.clone(),
                             None,
-                        )
-                        .remembering(issuer.remembered_tokens),
+                        ),
                     })
                 });
                 let cache = Arc::new(UserTokenCache::new(

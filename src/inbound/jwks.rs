@@ -12,7 +12,7 @@ use url::Url;
 
 use super::keys::KeySet;
 use super::verified::{DEFAULT_SLOTS, VerifiedCache};
-use crate::config::KeySource;
+use crate::config::{Issuer, KeySource};
 use crate::metrics::Metrics;
 use crate::readiness::{Lifecycle, ReadinessHandle};
 use crate::server::ShutdownSignal;
@@ -82,6 +82,18 @@ impl KeyCache {
             due: ArcSwapOption::empty(),
             verified: VerifiedCache::new(DEFAULT_SLOTS),
         }
+    }
+
+    /// The cache for a configured issuer: its key source, and as many remembered tokens
+    /// as its `remembered_tokens` says.
+    pub fn for_issuer(
+        issuer: &Issuer,
+        http: reqwest::Client,
+        metrics: Metrics,
+        readiness: Option<ReadinessHandle>,
+    ) -> Self {
+        KeyCache::new(&issuer.name, issuer.keys.clone(), http, metrics, readiness)
+            .remembering(issuer.remembered_tokens)
     }
 
     /// Without the cache of verified signatures: every request checks its signature.
