@@ -78,11 +78,7 @@ inbound:
             .iter()
             .map(|i| {
                 let cache = KeyCache::new(&i.name, i.keys.clone(), http.clone(), metrics.clone(), None);
-                let cache = if remember {
-                    cache
-                } else {
-                    cache.without_verified_cache()
-                };
+                let cache = if remember { cache } else { cache.remembering(0) };
                 runtime.block_on(cache.refresh()).expect("keys load");
                 Arc::new(cache)
             })

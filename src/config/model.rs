@@ -71,7 +71,8 @@ impl Default for Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IssuerId(pub usize);
 
-/// Verified tokens remembered per issuer unless `remembered_tokens` says otherwise.
+/// Verified tokens remembered per issuer unless `remembered_tokens` says otherwise: a
+/// few thousand distinct callers' tokens.
 pub const DEFAULT_REMEMBERED_TOKENS: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq)]

@@ -11,8 +11,8 @@ use arc_swap::ArcSwapOption;
 use url::Url;
 
 use super::keys::KeySet;
-use super::verified::{DEFAULT_SLOTS, VerifiedCache};
-use crate::config::{Issuer, KeySource};
+use super::verified::VerifiedCache;
+use crate::config::{DEFAULT_REMEMBERED_TOKENS, Issuer, KeySource};
 use crate::metrics::Metrics;
 use crate::readiness::{Lifecycle, ReadinessHandle};
 use crate::server::ShutdownSignal;
@@ -80,7 +80,7 @@ impl KeyCache {
             miss: tokio::sync::Mutex::new(None),
             cooldown: UNKNOWN_KID_COOLDOWN,
             due: ArcSwapOption::empty(),
-            verified: VerifiedCache::new(DEFAULT_SLOTS),
+            verified: VerifiedCache::new(DEFAULT_REMEMBERED_TOKENS),
         }
     }
 
@@ -96,12 +96,7 @@ impl KeyCache {
             .remembering(issuer.remembered_tokens)
     }
 
-    /// Without the cache of verified signatures: every request checks its signature.
-    pub fn without_verified_cache(self) -> Self {
-        self.remembering(0)
-    }
-
-    /// Remember up to `tokens` verified tokens (0: none).
+    /// Remember up to `tokens` verified tokens (0: every request checks its signature).
     pub fn remembering(mut self, tokens: usize) -> Self {
         if tokens != self.verified.slots() {
             self.verified = VerifiedCache::new(tokens);

@@ -24,9 +24,6 @@ use jsonwebtoken::Algorithm;
 use super::jwt::Claims;
 use super::keys::KeySet;
 
-/// Slots per issuer: a few thousand distinct callers' tokens.
-pub const DEFAULT_SLOTS: usize = 4096;
-
 pub struct VerifiedCache {
     slots: Vec<ArcSwapOption<Entry>>,
 }
@@ -234,7 +231,7 @@ mod tests {
 
     #[test]
     fn a_caller_that_comes_back_keeps_its_entry_while_ten_thousand_tokens_pass() {
-        let cache = VerifiedCache::new(DEFAULT_SLOTS);
+        let cache = VerifiedCache::new(crate::config::DEFAULT_REMEMBERED_TOKENS);
         let keys = Arc::new(KeySet::default());
         let hot = token_digest("hot");
         let mut misses = 0;
