@@ -97,6 +97,25 @@ async fn hop_by_hop_dropped_forwarded_headers_appended_host_kept() {
     assert!(res.headers().get("x-upstream-hop").is_none());
 }
 
+/// `Connection` may name any field, and those go as hop-by-hop; naming tollgate's own
+/// identity or forwarding headers removes only what the client sent, never what tollgate
+/// sets after.
+#[tokio::test]
+async fn connection_cannot_remove_the_identity_or_forwarding_headers_tollgate_sets() {
+    let w = World::new().await;
+    let token = w.token("real-client", "1", &["Orders.Read"]);
+    let request = format!(
+        "GET /orders HTTP/1.1\r\nHost: legacy.internal\r\nAuthorization: Bearer {token}\r\nConnection: close, X-CLIENT-ID , x-forwarded-for,X-Forwarded-Proto\r\nX-Client-Id: admin-app\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n"
+    );
+    let (status, body) = raw_request(w.tollgate.inbound, &request).await;
+    assert_eq!(status, 200, "{body}");
+    let echo: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(seen(&echo, "x-client-id"), ["real-client"], "{echo}");
+    assert_eq!(seen(&echo, "x-forwarded-for"), ["127.0.0.1"], "{echo}");
+    assert_eq!(seen(&echo, "x-forwarded-proto"), ["http"], "{echo}");
+    assert!(seen(&echo, "connection").is_empty(), "{echo}");
+}
+
 #[tokio::test]
 async fn request_bodies_stream_through() {
     let w = World::new().await;
