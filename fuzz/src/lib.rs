@@ -142,7 +142,7 @@ fn build_fixture() -> Fixture {
                 metrics.clone(),
                 None,
             )
-            .without_verified_cache();
+            .remembering(0);
             block_on(cache.refresh()).expect("the key set loads");
             Arc::new(cache)
         })
