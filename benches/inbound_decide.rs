@@ -192,7 +192,7 @@ fn inbound_decide(c: &mut Criterion) {
 
     // The policy step alone, on already-verified claims.
     let claims = match app_claims(AUD, CLIENT, "2", &["Orders.Read", "Orders.Write"], TENANT) {
-        serde_json::Value::Object(m) => m,
+        serde_json::Value::Object(m) => tollgate::inbound::jwt::Claims::from(m),
         _ => unreachable!("app_claims is an object"),
     };
     let route = policy::find_route(

@@ -4,6 +4,7 @@
 //! counts and renders.
 
 mod bearer;
+pub mod claims;
 pub mod header_names;
 /// Public for the fuzz targets (`fuzz/fuzz_targets/identity.rs`): spoofed identity headers
 /// are removed and claims rendered as headers here.
@@ -355,7 +356,7 @@ async fn authorize(
     let identity = identity::identity_headers(&judge.policy.forward_claims, &verified.claims)?;
     let client_id = ["azp", "appid"]
         .iter()
-        .find_map(|c| verified.claims.get(*c).and_then(|v| v.as_str()))
+        .find_map(|c| verified.claims.get(c).and_then(|v| v.as_str()))
         .map(str::to_string);
     Ok(Outcome::Allow { identity, client_id })
 }

@@ -90,10 +90,11 @@ mod tests {
 
     #[test]
     fn claims_become_headers_and_arrays_are_joined() {
-        let claims = json!({"azp": "c1", "roles": ["A", "B"]})
+        let claims: Claims = json!({"azp": "c1", "roles": ["A", "B"]})
             .as_object()
             .cloned()
-            .unwrap();
+            .unwrap()
+            .into();
         let headers = identity_headers(&forward(), &claims).unwrap();
         assert_eq!(headers[0].1, "c1");
         assert_eq!(headers[1].1, "A,B");
@@ -101,10 +102,11 @@ mod tests {
 
     #[test]
     fn control_characters_refuse_the_request() {
-        let claims = json!({"azp": "c1\r\nX-Admin: true"})
+        let claims: Claims = json!({"azp": "c1\r\nX-Admin: true"})
             .as_object()
             .cloned()
-            .unwrap();
+            .unwrap()
+            .into();
         assert_eq!(
             identity_headers(&forward(), &claims),
             Err(TokenError::UnsafeClaim("azp".into()))

@@ -5,12 +5,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::keys::{KeyLookup, VerifyKey};
 use crate::config::{Issuer, IssuerId, IssuerPattern};
 
-pub type Claims = Map<String, Value>;
+pub use super::claims::Claims;
 
 /// A token split and decoded, nothing verified yet.
 pub struct Unverified<'t> {

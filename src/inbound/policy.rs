@@ -336,7 +336,7 @@ pub fn token_kind(claims: &Claims) -> TokenKind {
 }
 
 fn first_string<'c>(claims: &'c Claims, names: &[&str]) -> Option<&'c str> {
-    names.iter().find_map(|n| claims.get(*n).and_then(Value::as_str))
+    names.iter().find_map(|n| claims.get(n).and_then(Value::as_str))
 }
 
 #[cfg(test)]

@@ -154,8 +154,9 @@ mod tests {
         let keys = Arc::new(KeySet::default());
         let other_keys = Arc::new(KeySet::default());
         let d = token_digest("a.b.c");
-        let mut claims = Claims::new();
-        claims.insert("sub".into(), "s".into());
+        let claims: Claims = [("sub".to_string(), serde_json::Value::from("s"))]
+            .into_iter()
+            .collect();
         let token = Remembered {
             alg: Algorithm::RS256,
             claims: Arc::new(claims),
@@ -164,7 +165,7 @@ mod tests {
         cache.insert(d, &keys, 100, 200, token.clone());
         let hit = cache.get(&d, &keys, 100).expect("a hit");
         assert_eq!(hit.alg, Algorithm::RS256);
-        assert_eq!(hit.claims["sub"], "s");
+        assert_eq!(hit.claims.get("sub"), Some(&serde_json::Value::from("s")));
         assert!(
             cache.get(&d, &other_keys, 100).is_none(),
             "another key set: check again"

@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Map, json};
 
 use super::*;
 use crate::config::KeySource;

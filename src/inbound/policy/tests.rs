@@ -6,7 +6,7 @@ use crate::config::{Access, ClaimRequirement, PathPrefix};
 use crate::served_path::PathCase;
 
 fn claims(v: Value) -> Claims {
-    v.as_object().cloned().unwrap()
+    v.as_object().cloned().unwrap().into()
 }
 
 fn name(i: IssuerId) -> String {
@@ -300,7 +300,6 @@ fn token_claims() -> impl Strategy<Value = Claims> {
         prop::option::of(prop::sample::select(&["app", "user"][..])),
     )
         .prop_map(|(roles, scp, azp, azpacr, tid, idtyp)| {
-            let mut c = Claims::new();
             let fields = [
                 ("roles", roles),
                 ("scp", scp),
@@ -309,12 +308,10 @@ fn token_claims() -> impl Strategy<Value = Claims> {
                 ("tid", tid.map(|v| json!(v))),
                 ("idtyp", idtyp.map(|v| json!(v))),
             ];
-            for (name, value) in fields {
-                if let Some(value) = value {
-                    c.insert(name.into(), value);
-                }
-            }
-            c
+            fields
+                .into_iter()
+                .filter_map(|(name, value)| Some((name.to_string(), value?)))
+                .collect::<Claims>()
         })
 }
 
