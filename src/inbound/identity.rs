@@ -2,6 +2,8 @@
 //! same-named headers a client sent, and of their look-alikes (`X_Client_Id` reads as
 //! `X-Client-Id` to CGI-style servers), on every route, so identity can never be spoofed.
 
+use std::fmt::Write as _;
+
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
@@ -43,10 +45,12 @@ pub fn identity_headers(
     claims: &Claims,
 ) -> Result<Vec<(HeaderName, HeaderValue)>, TokenError> {
     let mut out = Vec::with_capacity(forward.len());
+    let mut text = String::new();
     for f in forward {
-        let Some(text) = claims.get(&f.claim).and_then(render) else {
+        text.clear();
+        if !claims.get(&f.claim).is_some_and(|v| render_into(&mut text, v)) {
             continue;
-        };
+        }
         if text.chars().any(char::is_control) {
             return Err(TokenError::UnsafeClaim(f.claim.clone()));
         }
@@ -56,17 +60,33 @@ pub fn identity_headers(
     Ok(out)
 }
 
-fn render(value: &Value) -> Option<String> {
+/// Append a claim's header text to `out`: a string as it is, a number or boolean as JSON
+/// writes it, an array's items that have a text joined with `,`. `false` (and nothing
+/// appended) for a value that sets no header: `null` or an object.
+fn render_into(out: &mut String, value: &Value) -> bool {
     match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Array(items) => {
-            let parts: Vec<String> = items.iter().filter_map(render).collect();
-            Some(parts.join(","))
+        Value::String(s) => out.push_str(s),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
         }
-        Value::Null | Value::Object(_) => None,
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Array(items) => {
+            let mut first = true;
+            for item in items {
+                let start = out.len();
+                if !first {
+                    out.push(',');
+                }
+                if render_into(out, item) {
+                    first = false;
+                } else {
+                    out.truncate(start);
+                }
+            }
+        }
+        Value::Null | Value::Object(_) => return false,
     }
+    true
 }
 
 #[cfg(test)]
@@ -98,6 +118,34 @@ mod tests {
         let headers = identity_headers(&forward(), &claims).unwrap();
         assert_eq!(headers[0].1, "c1");
         assert_eq!(headers[1].1, "A,B");
+    }
+
+    #[test]
+    fn every_kind_of_claim_value_renders_as_before() {
+        let cases = [
+            (json!("c1"), Some("c1")),
+            (json!(42), Some("42")),
+            (json!(-1.5), Some("-1.5")),
+            (json!(true), Some("true")),
+            (json!(false), Some("false")),
+            (json!(null), None),
+            (json!({"a": 1}), None),
+            (json!([]), Some("")),
+            (json!([null]), Some("")),
+            (json!(["A", null, "B"]), Some("A,B")),
+            (json!([null, "A", {"x": 1}, 2]), Some("A,2")),
+            (json!(["A", [], "B"]), Some("A,,B")),
+            (json!(["A", ["B", "C"], true]), Some("A,B,C,true")),
+        ];
+        for (value, want) in cases {
+            let mut text = String::from("kept:");
+            let set = render_into(&mut text, &value);
+            assert_eq!(set, want.is_some(), "{value}");
+            match want {
+                Some(w) => assert_eq!(text, format!("kept:{w}"), "{value}"),
+                None => assert_eq!(text, "kept:", "{value}: nothing appended"),
+            }
+        }
     }
 
     #[test]
