@@ -239,19 +239,12 @@ pub async fn serve_with_limits<F, S, B>(
                     let _permit = permit;
                     let result = match tls {
                         None => connection.serve(stream, service).await,
-                        // Boxed: a TLS connection's state (rustls' buffers and all) is
-                        // larger, and would otherwise size every plain connection's task.
                         Some(acceptor) => {
-                            Box::pin(async move {
-                                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                                    .await
-                                {
-                                    Ok(Ok(tls_stream)) => connection.serve(tls_stream, service).await,
-                                    Ok(Err(e)) => Err(e.into()),
-                                    Err(_) => Err("TLS handshake timed out".into()),
-                                }
-                            })
-                            .await
+                            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(tls_stream)) => connection.serve(tls_stream, service).await,
+                                Ok(Err(e)) => Err(e.into()),
+                                Err(_) => Err("TLS handshake timed out".into()),
+                            }
                         }
                     };
                     if let Err(e) = result {
