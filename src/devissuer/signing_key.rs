@@ -107,7 +107,13 @@ impl SigningKey {
 
     /// Sign with an arbitrary header (tests use this to build hostile tokens).
     pub fn sign_with_header(&self, header: &Value, claims: &Value) -> String {
-        let input = format!("{}.{}", b64_json(header), b64_json(claims));
+        self.sign_payload(header, &claims.to_string())
+    }
+
+    /// Sign `payload` as it is written, for payloads a `Value` cannot hold (a claim
+    /// named twice, say).
+    pub fn sign_payload(&self, header: &Value, payload: &str) -> String {
+        let input = format!("{}.{}", b64_json(header), URL_SAFE_NO_PAD.encode(payload));
         // Signing with a key we generated for this algorithm cannot fail.
         let signature =
             jsonwebtoken::crypto::sign(input.as_bytes(), &self.encoding, self.alg).unwrap_or_default();

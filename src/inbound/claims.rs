@@ -159,7 +159,7 @@ impl Claims {
 
 impl From<Map<String, Value>> for Claims {
     fn from(map: Map<String, Value>) -> Self {
-        Self::from_entries(map.into_iter().map(|(k, v)| (Name::new(&k), v)).collect())
+        map.into_iter().collect()
     }
 }
 
@@ -199,7 +199,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Claims, A::Error> {
         // An Entra token has 15-25 claims; bounded by the token's size limit anyway.
         let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(16).min(64));
-        while let Some(name) = map.next_key::<NameSeed>()? {
+        while let Some(name) = map.next_key::<DecodedName>()? {
             let value: Value = map.next_value()?;
             entries.push((name.0, value));
         }
@@ -207,19 +207,20 @@ impl<'de> Visitor<'de> for ClaimsVisitor {
     }
 }
 
-/// A key decoded straight into a [`Name`], without an owned copy when it is a known one.
-struct NameSeed(Name);
+/// A claim name decoded straight into a [`Name`], without an owned copy when it is a
+/// known one.
+struct DecodedName(Name);
 
-impl<'de> Deserialize<'de> for NameSeed {
+impl<'de> Deserialize<'de> for DecodedName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct NameVisitor;
         impl Visitor<'_> for NameVisitor {
-            type Value = NameSeed;
+            type Value = DecodedName;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a claim name")
             }
-            fn visit_str<E: de::Error>(self, name: &str) -> Result<NameSeed, E> {
-                Ok(NameSeed(Name::new(name)))
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<DecodedName, E> {
+                Ok(DecodedName(Name::new(name)))
             }
         }
         deserializer.deserialize_str(NameVisitor)

@@ -327,3 +327,32 @@ async fn token_kind_user_admits_a_delegated_token_and_refuses_an_app_token() {
     assert!(description.contains("a user token"), "{body}");
     assert_eq!(w.upstream.requests(), 1);
 }
+
+/// A signed token may name a claim twice (RFC 7519 §4 lets a reader refuse it or keep the
+/// last). tollgate keeps the last, for the policy and the identity headers alike: a
+/// granting first value does not open a route the last one closes, and the identity
+/// forwarded is the one the policy judged.
+#[tokio::test]
+async fn a_claim_named_twice_counts_by_its_last_value_for_policy_and_identity() {
+    let w = World::new().await;
+    let key = w.issuer.signing_key();
+    let header = json!({"typ": "JWT", "alg": "RS256", "kid": key.kid});
+    // A valid token's claims as JSON text: `{..., "azp": CERT_CLIENT, "roles": ["Orders.Read"], ...}`.
+    let valid = w.claims().to_string();
+    let inner = &valid[1..valid.len() - 1];
+
+    let closing = key.sign_payload(&header, &format!(r#"{{{inner},"roles":["Something.Else"]}}"#));
+    let (status, body, _) = parts(w.get("/orders", Some(&closing)).await).await;
+    assert_eq!(status, 403, "granting roles first, refusing roles last: {body}");
+    assert_eq!(w.upstream.requests(), 0, "forwarded");
+
+    let opening = key.sign_payload(
+        &header,
+        &format!(r#"{{"roles":["Something.Else"],"azp":"admin-app",{inner}}}"#),
+    );
+    let res = w.get("/orders", Some(&opening)).await;
+    assert_eq!(res.status(), 200, "refusing roles first, granting roles last");
+    let echo: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(seen(&echo, "x-client-id"), [CERT_CLIENT], "{echo}");
+    assert_eq!(seen(&echo, "x-client-roles"), ["Orders.Read"], "{echo}");
+}
