@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 
 seconds=${FUZZ_SECONDS:-60}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(token config path identity)
+[ ${#targets[@]} -gt 0 ] || targets=(token config path identity upstream)
 started=$SECONDS
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -24,6 +24,7 @@ use crate::server::ClientConn;
 
 use self::pool::Http1Pool;
 
+pub mod http1;
 mod pool;
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;

@@ -1,31 +1,45 @@
-//! Idle HTTP/1.1 connections to one plain-`http` upstream, kept with the upstream itself.
+//! Tollgate's HTTP/1.1 client for plain-`http` upstreams, with the idle connections to
+//! one upstream kept by the upstream itself.
 //!
-//! A request takes the connection used last (or opens one), and the connection goes back
-//! once the response body has been read to its end. There is no pool key to hash and no
-//! task per request, which is what hyper-util's pooled client costs; that client still
-//! carries TLS, HTTP/2 and protocol upgrades.
+//! A request takes the connection used last (or opens one) and is driven inside the
+//! request's own task: the head written, the request body streamed while the response
+//! head is awaited, then the response body read as the client takes it. There is no
+//! connection task, no channel between tasks and no pool key to hash, which is what
+//! hyper's client costs per request; the framing is read by [`super::http1`]. A connection
+//! goes back to the pool only when its response ended exactly where its framing said,
+//! with the request fully sent, nothing more received and no `Connection: close`;
+//! anything else closes it. TLS, HTTP/2 and protocol upgrades go through hyper's client.
 
 // The idle list sits behind a std Mutex, held for one push or pop, never across an await
 // or any I/O: cheaper than an async lock on the request path, and never contended long.
 #![allow(clippy::disallowed_types)]
 
+use std::future::poll_fn;
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::uri::Authority;
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+
+use super::BoxError;
+use super::http1::{self, BodyDecoder, Decoded, Framing, RequestFraming, ResponseHead};
 
 /// An idle connection older than this is closed instead of reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle connections kept at most; past it a returning connection is closed.
 const MAX_IDLE: usize = 1024;
+/// Read buffer added when one fills; a connection starts with one of these.
+const READ_CHUNK: usize = 4 * 1024;
+/// Request body bytes gathered before they are written.
+const WRITE_BATCH: usize = 64 * 1024;
+/// A returning connection whose read buffer grew past this gets a fresh one.
+const KEEP_READ_CAPACITY: usize = 64 * 1024;
 
 /// The idle connections to one upstream.
 #[derive(Default)]
@@ -34,15 +48,54 @@ pub struct Http1Pool {
 }
 
 struct Idle {
-    sender: SendRequest<Incoming>,
+    conn: Connection,
     since: Instant,
 }
 
-/// A response body that gives its connection back to the pool once read to the end; a
-/// body dropped or failed before that closes the connection (it cannot carry another).
-pub struct PooledBody {
+/// One TCP connection to the upstream and what was read from it but not yet used.
+struct Connection {
+    stream: TcpStream,
+    read: BytesMut,
+}
+
+/// One request on one connection, from the first byte written to the response's end.
+struct Exchange {
+    conn: Connection,
+    /// Bytes to write: the request head, then request body as it comes.
+    out: Vec<u8>,
+    written: usize,
+    /// The request body still to send.
+    upload: Option<Upload>,
+    /// The whole request has been written (or writing failed: see `write_failed`).
+    sent: bool,
+    write_failed: Option<io::Error>,
+    /// Some of a response (an interim one counts) has come.
+    received: bool,
+}
+
+struct Upload {
     body: Incoming,
-    back: Option<(Arc<Http1Pool>, SendRequest<Incoming>)>,
+    chunked: bool,
+    /// Bytes the declared `Content-Length` still allows.
+    left: u64,
+}
+
+/// Why a request got no response head.
+enum Failure {
+    /// The connection ended before any byte of a response: a request without a body on a
+    /// reused connection may go again on another.
+    ClosedBeforeResponse(String),
+    Other(String),
+}
+
+/// A response body read from its connection as the client takes it; the connection goes
+/// back to the pool at its end, or is closed if it cannot carry another request.
+pub struct UpstreamBody {
+    exchange: Option<Exchange>,
+    decoder: BodyDecoder,
+    keep_alive: bool,
+    eof: bool,
+    pool: Arc<Http1Pool>,
 }
 
 // === impl Http1Pool ===
@@ -66,60 +119,82 @@ impl Http1Pool {
     }
 
     /// Send `req` (origin-form URI, `Host` set) on an idle connection or a new one to
-    /// `authority`. A reused connection that closed before the request was written is
-    /// dropped and the request goes on the next one, as hyper-util's client does.
+    /// `authority`, and read the response head. A request without a body whose method is
+    /// idempotent goes again on another connection when a reused one closed before
+    /// answering (RFC 9112 §9.3.1).
     pub async fn send(
         self: &Arc<Self>,
         authority: &Authority,
         connect_timeout: Duration,
-        mut req: Request<Incoming>,
-    ) -> Result<Response<PooledBody>, String> {
+        req: Request<Incoming>,
+    ) -> Result<Response<UpstreamBody>, String> {
+        let (parts, body) = req.into_parts();
+        if parts.method == Method::CONNECT {
+            // A 2xx would open a tunnel, which tollgate does not relay.
+            return Err("CONNECT is not forwarded".into());
+        }
+        let head_request = parts.method == Method::HEAD;
+        let framing = http1::request_framing(&parts.headers, body.is_end_stream(), body.size_hint().exact());
+        let mut out = Vec::with_capacity(256);
+        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        http1::write_request_head(&mut out, &parts.method, target, &parts.headers, framing);
+        let upload = match framing {
+            RequestFraming::None => None,
+            RequestFraming::Length(n) => Some(Upload {
+                body,
+                chunked: false,
+                left: n,
+            }),
+            RequestFraming::Chunked => Some(Upload {
+                body,
+                chunked: true,
+                left: u64::MAX,
+            }),
+        };
+        let may_retry = upload.is_none() && parts.method.is_idempotent();
+        let mut upload = upload;
         loop {
-            let (mut sender, reused) = match self.take() {
-                Some(sender) => (sender, true),
+            let (conn, reused) = match self.take() {
+                Some(conn) => (conn, true),
                 None => (connect(authority, connect_timeout).await?, false),
             };
-            match sender.try_send_request(req).await {
-                Ok(res) => return Ok(self.hold(res, sender)),
-                Err(mut e) => match e.take_message() {
-                    Some(unsent) if reused => req = unsent,
-                    _ => return Err(super::error_chain(e.error())),
-                },
+            let retry_out = (may_retry && reused).then(|| out.clone());
+            let mut exchange = Exchange {
+                conn,
+                out: std::mem::take(&mut out),
+                written: 0,
+                upload: upload.take(),
+                sent: false,
+                write_failed: None,
+                received: false,
+            };
+            match poll_fn(|cx| exchange.poll_head(cx, head_request)).await {
+                Ok(head) => return Ok(self.hold(exchange, head)),
+                Err(Failure::ClosedBeforeResponse(_)) if retry_out.is_some() => {
+                    out = retry_out.unwrap_or_default();
+                }
+                Err(Failure::ClosedBeforeResponse(e) | Failure::Other(e)) => {
+                    return Err(format!("{authority}: {e}"));
+                }
             }
         }
     }
 
-    /// The most recently returned connection that is still open and ready.
-    fn take(&self) -> Option<SendRequest<Incoming>> {
+    /// The most recently returned connection that is still open and silent.
+    fn take(&self) -> Option<Connection> {
         let now = Instant::now();
         loop {
-            let Idle { sender, since } = self.lock().pop()?;
-            // Only ready connections are kept, so one that is not has closed or is closing.
-            if now.saturating_duration_since(since) <= IDLE_TIMEOUT && sender.is_ready() {
-                return Some(sender);
+            let Idle { conn, since } = self.lock().pop()?;
+            if now.saturating_duration_since(since) <= IDLE_TIMEOUT && conn.is_open_and_silent() {
+                return Some(conn);
             }
         }
     }
 
-    /// Keep `sender` for the next request once its connection is ready for one. It
-    /// usually is when the response body ends; it is not while the request body is still
-    /// being sent (an upstream may answer first), and then it comes back when done.
-    fn put(self: &Arc<Self>, mut sender: SendRequest<Incoming>) {
-        if sender.is_ready() {
-            self.keep(sender);
-        } else if !sender.is_closed()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            let pool = self.clone();
-            runtime.spawn(async move {
-                if sender.ready().await.is_ok() {
-                    pool.keep(sender);
-                }
-            });
+    fn keep(&self, mut conn: Connection) {
+        if conn.read.capacity() > KEEP_READ_CAPACITY {
+            conn.read = BytesMut::new();
         }
-    }
-
-    fn keep(&self, sender: SendRequest<Incoming>) {
         let now = Instant::now();
         let mut idle = self.lock();
         // Oldest first: drop those past the idle timeout once the oldest is.
@@ -130,24 +205,34 @@ impl Http1Pool {
             idle.retain(|i| now.saturating_duration_since(i.since) <= IDLE_TIMEOUT);
         }
         if idle.len() < MAX_IDLE {
-            idle.push(Idle { sender, since: now });
+            idle.push(Idle { conn, since: now });
         }
     }
 
-    fn hold(
-        self: &Arc<Self>,
-        res: Response<Incoming>,
-        sender: SendRequest<Incoming>,
-    ) -> Response<PooledBody> {
-        let (parts, body) = res.into_parts();
-        let mut body = PooledBody {
-            body,
-            back: Some((self.clone(), sender)),
+    /// The response, its body reading on from the exchange.
+    fn hold(self: &Arc<Self>, exchange: Exchange, head: ResponseHead) -> Response<UpstreamBody> {
+        let ResponseHead {
+            status,
+            version,
+            headers,
+            framing,
+            keep_alive,
+        } = head;
+        let mut body = UpstreamBody {
+            exchange: Some(exchange),
+            decoder: BodyDecoder::new(framing),
+            keep_alive,
+            eof: false,
+            pool: self.clone(),
         };
-        if body.body.is_end_stream() {
-            body.give_back();
+        if framing == Framing::Empty || framing == Framing::Length(0) {
+            body.finish();
         }
-        Response::from_parts(parts, body)
+        let mut res = Response::new(body);
+        *res.status_mut() = status;
+        *res.version_mut() = version;
+        *res.headers_mut() = headers;
+        res
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Idle>> {
@@ -161,8 +246,8 @@ impl Http1Pool {
     }
 }
 
-/// A new HTTP/1.1 connection to `authority`, its connection task spawned.
-async fn connect(authority: &Authority, timeout: Duration) -> Result<SendRequest<Incoming>, String> {
+/// A new connection to `authority`.
+async fn connect(authority: &Authority, timeout: Duration) -> Result<Connection, String> {
     let port = authority.port_u16().unwrap_or(80);
     // IPv6 hosts come in brackets.
     let host = authority.host().trim_start_matches('[').trim_end_matches(']');
@@ -172,60 +257,247 @@ async fn connect(authority: &Authority, timeout: Duration) -> Result<SendRequest
         Ok(Ok(stream)) => stream,
     };
     let _ = stream.set_nodelay(true);
-    let (sender, connection) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| super::error_chain(&e))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "upstream connection ended with an error");
-        }
-    });
-    Ok(sender)
+    Ok(Connection {
+        stream,
+        read: BytesMut::with_capacity(READ_CHUNK),
+    })
 }
 
-// === impl PooledBody ===
+// === impl Connection ===
 
-impl PooledBody {
-    fn give_back(&mut self) {
-        if let Some((pool, sender)) = self.back.take() {
-            pool.put(sender);
+impl Connection {
+    /// Open, and nothing received since the last response: an upstream that closed the
+    /// connection, or sent bytes nobody asked for, has made it unusable. Costs no system
+    /// call unless the socket was reported readable.
+    fn is_open_and_silent(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Read what the socket has into `read`: `Ok(0)` when the upstream closed.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.read.capacity() - self.read.len() < READ_CHUNK / 4 {
+            self.read.reserve(READ_CHUNK);
+        }
+        loop {
+            match self.stream.try_read_buf(&mut self.read) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready!(self.stream.poll_read_ready(cx))?,
+                done => return Poll::Ready(done),
+            }
         }
     }
 }
 
-impl Body for PooledBody {
+// === impl Exchange ===
+
+impl Exchange {
+    /// Write what can be written of the request. Ready once all of it is; an error from the
+    /// client's side of the body ends the exchange, one writing to the upstream is kept in
+    /// `write_failed` (the upstream may have answered before closing).
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
+        loop {
+            while self.out.len() - self.written < WRITE_BATCH
+                && let Some(upload) = &mut self.upload
+            {
+                match Pin::new(&mut upload.body).poll_frame(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(frame) => {
+                        if upload.take(frame, &mut self.out)? {
+                            self.upload = None;
+                        }
+                    }
+                }
+            }
+            if self.written == self.out.len() {
+                if self.upload.is_some() {
+                    self.out.clear();
+                    self.written = 0;
+                    return Poll::Pending;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            match self.conn.stream.try_write(&self.out[self.written..]) {
+                Ok(0) => return Poll::Ready(Err("the upstream connection took no bytes".into())),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = ready!(self.conn.stream.poll_write_ready(cx)) {
+                        self.write_failed = Some(e);
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                Err(e) => {
+                    self.write_failed = Some(e);
+                    return Poll::Ready(Ok(()));
+                }
+            }
+        }
+    }
+
+    /// Drive the request out while reading the response head.
+    fn poll_head(&mut self, cx: &mut Context<'_>, head_request: bool) -> Poll<Result<ResponseHead, Failure>> {
+        loop {
+            if !self.sent {
+                match self.poll_send(cx) {
+                    Poll::Ready(Ok(())) => self.sent = true,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(Failure::Other(e))),
+                    Poll::Pending => {}
+                }
+            }
+            match http1::read_head(&mut self.conn.read, head_request) {
+                Ok(Some(head)) => return Poll::Ready(Ok(head)),
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Err(Failure::Other(e.to_string()))),
+            }
+            let closed = match ready!(self.conn.poll_fill(cx)) {
+                Ok(0) => match &self.write_failed {
+                    Some(e) => format!("the upstream closed the connection: {e}"),
+                    None => "the upstream closed the connection before answering".to_string(),
+                },
+                Ok(_) => {
+                    self.received = true;
+                    continue;
+                }
+                Err(e) => format!("reading the upstream's response: {e}"),
+            };
+            // Once anything of a response came (an interim head counts), nothing is retried.
+            return Poll::Ready(Err(if self.received {
+                Failure::Other(closed)
+            } else {
+                Failure::ClosedBeforeResponse(closed)
+            }));
+        }
+    }
+}
+
+impl Upload {
+    /// Append one frame of the request body to `out`; `Ok(true)` when the body has ended.
+    fn take(
+        &mut self,
+        frame: Option<Result<Frame<Bytes>, hyper::Error>>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, String> {
+        match frame {
+            None if self.chunked => {
+                http1::write_last_chunk(out, None);
+                Ok(true)
+            }
+            None if self.left == 0 => Ok(true),
+            None => Err("the request body ended before its Content-Length".into()),
+            Some(Err(e)) => Err(format!("reading the request body: {e}")),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if data.is_empty() => Ok(false),
+                Ok(data) if self.chunked => {
+                    http1::write_chunk(out, &data);
+                    Ok(false)
+                }
+                Ok(data) => {
+                    let len = data.len() as u64;
+                    if len > self.left {
+                        return Err("the request body is longer than its Content-Length".into());
+                    }
+                    self.left -= len;
+                    out.extend_from_slice(&data);
+                    Ok(false)
+                }
+                Err(frame) => match frame.into_trailers() {
+                    Ok(trailers) if self.chunked => {
+                        http1::write_last_chunk(out, Some(&trailers));
+                        Ok(true)
+                    }
+                    // Trailers cannot follow a body sent with a length: dropped, as hyper does.
+                    _ => Ok(false),
+                },
+            },
+        }
+    }
+}
+
+// === impl UpstreamBody ===
+
+impl UpstreamBody {
+    /// The response has ended: keep the connection if it can carry another request.
+    fn finish(&mut self) {
+        let Some(exchange) = self.exchange.take() else {
+            return;
+        };
+        let reusable = self.keep_alive
+            && self.decoder.is_done()
+            && exchange.sent
+            && exchange.write_failed.is_none()
+            && exchange.conn.read.is_empty();
+        if reusable {
+            self.pool.keep(exchange.conn);
+        }
+    }
+}
+
+impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
-        match &frame {
-            None => this.give_back(),
-            Some(Ok(_)) if this.body.is_end_stream() => this.give_back(),
-            Some(Ok(_)) => {}
-            Some(Err(_)) => this.back = None,
+        let Some(exchange) = this.exchange.as_mut() else {
+            return Poll::Ready(None);
+        };
+        // A request body still going out (the upstream answered early) is kept moving.
+        if !exchange.sent {
+            match exchange.poll_send(cx) {
+                Poll::Ready(Ok(())) => exchange.sent = true,
+                Poll::Ready(Err(_)) => this.keep_alive = false,
+                Poll::Pending => {}
+            }
         }
-        Poll::Ready(frame)
+        loop {
+            let decoded = match this.decoder.decode(&mut exchange.conn.read, this.eof) {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    this.exchange = None;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            };
+            match decoded {
+                Decoded::Data(data) => {
+                    if this.decoder.is_done() {
+                        this.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Decoded::Trailers(trailers) => {
+                    this.finish();
+                    return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                }
+                Decoded::End => {
+                    this.finish();
+                    return Poll::Ready(None);
+                }
+                Decoded::More => {}
+            }
+            match ready!(exchange.conn.poll_fill(cx)) {
+                Ok(0) => {
+                    this.eof = true;
+                    this.keep_alive = false;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    this.exchange = None;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.decoder.is_done()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for PooledBody {
-    fn drop(&mut self) {
-        // Read to its end but not polled once more: the connection can still be reused.
-        if self.body.is_end_stream() {
-            self.give_back();
+        match self.decoder.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
         }
     }
 }
@@ -295,7 +567,7 @@ mod tests {
                 }
             });
             let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(s), service)
+                .serve_connection(hyper_util::rt::TokioIo::new(s), service)
                 .await;
         });
         let mut c = TcpStream::connect(addr).await.unwrap();
@@ -410,5 +682,278 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.contains(authority.as_str()), "{e}");
+    }
+
+    /// What a scripted upstream saw: each request's raw bytes, and connections accepted.
+    #[derive(Clone, Default)]
+    struct Seen {
+        requests: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+        accepted: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Seen {
+        fn accepted(&self) -> usize {
+            self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+        }
+        fn request(&self, i: usize) -> String {
+            String::from_utf8_lossy(&self.requests.lock().unwrap()[i]).into_owned()
+        }
+    }
+
+    /// An upstream that reads each request on a connection (head, then a body by its
+    /// `content-length` or to the chunked end) and answers it with the next of `replies`,
+    /// written as given; at `None`, or past the last, it closes the connection unanswered,
+    /// and at [`CLOSE`] it closes it without reading another request.
+    /// Connection `k` follows `scripts[k]`, the last script serving every later connection.
+    async fn scripted(scripts: Vec<Vec<Option<&'static [u8]>>>) -> (Authority, Seen) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Seen::default();
+        let record = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let k = record.accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let replies = scripts[k.min(scripts.len() - 1)].clone();
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    for reply in replies {
+                        if reply == Some(CLOSE) {
+                            return;
+                        }
+                        let Some(request) = read_request(&mut s, &mut buf).await else {
+                            return;
+                        };
+                        record.requests.lock().unwrap().push(request);
+                        let Some(reply) = reply else { return };
+                        if s.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (Authority::try_from(addr.to_string()).unwrap(), seen)
+    }
+
+    async fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+        let mut chunk = [0u8; 4096];
+        let complete = |buf: &[u8]| -> Option<usize> {
+            let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+            if head.contains("transfer-encoding: chunked") {
+                let end = buf[head_end..].windows(5).position(|w| w == b"0\r\n\r\n")?;
+                return Some(head_end + end + 5);
+            }
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+            (buf.len() >= head_end + len).then_some(head_end + len)
+        };
+        loop {
+            if let Some(n) = complete(buf) {
+                return Some(buf.drain(..n).collect());
+            }
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    async fn one(
+        pool: &Arc<Http1Pool>,
+        authority: &Authority,
+        raw: &str,
+    ) -> Result<(Response<()>, Vec<u8>), String> {
+        let req = requests_from(raw.as_bytes().to_vec(), 1)
+            .await
+            .recv()
+            .await
+            .unwrap();
+        let res = pool.send(authority, Duration::from_secs(2), req).await?;
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((Response::from_parts(parts, ()), body.to_vec()))
+    }
+
+    const CLOSE: &[u8] = b"";
+    const GET: &str = "GET /x HTTP/1.1\r\nHost: t\r\n\r\n";
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+
+    #[tokio::test]
+    async fn a_response_saying_connection_close_or_sending_more_closes_the_connection() {
+        let pool = Arc::new(Http1Pool::default());
+        let (authority, seen) = scripted(vec![vec![
+            Some(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok"),
+            Some(OK),
+        ]])
+        .await;
+        one(&pool, &authority, GET).await.unwrap();
+        assert_eq!(pool.idle_count(), 0);
+        let (authority, _) = scripted(vec![vec![Some(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n",
+        )]])
+        .await;
+        let (_, body) = one(&pool, &authority, GET).await.unwrap();
+        assert_eq!(body, b"ok");
+        assert_eq!(
+            pool.idle_count(),
+            0,
+            "bytes past the response: the connection is not reused"
+        );
+        assert_eq!(seen.accepted(), 1);
+    }
+
+    #[tokio::test]
+    async fn chunked_interim_and_head_responses_keep_the_connection_in_step() {
+        let pool = Arc::new(Http1Pool::default());
+        let (authority, seen) = scripted(vec![vec![
+            Some(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\ngrpc-status: 0\r\n\r\n"),
+            Some(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 1\r\n\r\nz"),
+            Some(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n"),
+            Some(b"HTTP/1.1 204 No Content\r\n\r\n"),
+            Some(OK),
+        ]])
+        .await;
+        let (_, body) = one(&pool, &authority, GET).await.unwrap();
+        assert_eq!(body, b"abcde");
+        let (res, body) = one(&pool, &authority, GET).await.unwrap();
+        assert_eq!((res.status(), &body[..]), (http::StatusCode::CREATED, &b"z"[..]));
+        let (res, body) = one(&pool, &authority, "HEAD /x HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!(
+            (res.headers()["content-length"].to_str().unwrap(), body.len()),
+            ("9", 0)
+        );
+        let (res, _) = one(&pool, &authority, GET).await.unwrap();
+        assert_eq!(res.status(), http::StatusCode::NO_CONTENT);
+        let (_, body) = one(&pool, &authority, GET).await.unwrap();
+        assert_eq!(body, b"ok");
+        assert_eq!(seen.accepted(), 1, "five responses on one connection");
+        assert_eq!(pool.idle_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn ambiguous_framing_is_an_error_and_the_connection_is_not_reused() {
+        let pool = Arc::new(Http1Pool::default());
+        let (authority, seen) = scripted(vec![
+            vec![Some(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nsmuggled"), Some(OK)],
+            vec![Some(OK)],
+        ])
+        .await;
+        let e = one(&pool, &authority, GET).await.unwrap_err();
+        assert!(e.contains("ambiguous"), "{e}");
+        let (_, body) = one(&pool, &authority, GET).await.unwrap();
+        assert_eq!(
+            body, b"ok",
+            "the next caller gets its own response, never the smuggled one"
+        );
+        assert_eq!(seen.accepted(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_an_error_for_the_client() {
+        let pool = Arc::new(Http1Pool::default());
+        let (authority, _) = scripted(vec![vec![
+            Some(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nshort"),
+            Some(CLOSE),
+        ]])
+        .await;
+        assert!(one(&pool, &authority, GET).await.is_err());
+        assert_eq!(pool.idle_count(), 0);
+        // Read to the close, a response without framing is whole.
+        let (authority, _) =
+            scripted(vec![vec![Some(b"HTTP/1.1 200 OK\r\n\r\nall of it"), Some(CLOSE)]]).await;
+        assert_eq!(one(&pool, &authority, GET).await.unwrap().1, b"all of it");
+        assert_eq!(pool.idle_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn request_bodies_go_with_their_length_or_chunked() {
+        let pool = Arc::new(Http1Pool::default());
+        let (authority, seen) = scripted(vec![vec![Some(OK), Some(OK), Some(OK)]]).await;
+        one(
+            &pool,
+            &authority,
+            "POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+        )
+        .await
+        .unwrap();
+        one(
+            &pool,
+            &authority,
+            "POST /b HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        one(
+            &pool,
+            &authority,
+            "POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            seen.request(0),
+            "POST /a HTTP/1.1\r\nhost: t\r\ncontent-length: 5\r\n\r\nhello"
+        );
+        let chunked = seen.request(1);
+        assert!(
+            chunked.starts_with("POST /b HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n"),
+            "{chunked}"
+        );
+        let body: String = chunked
+            .split("\r\n\r\n")
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join("\r\n\r\n");
+        assert!(
+            body.ends_with("0\r\n\r\n") && body.contains("abc") && body.contains("de"),
+            "{body:?}"
+        );
+        assert_eq!(
+            seen.request(2),
+            "POST /c HTTP/1.1\r\nhost: t\r\ncontent-length: 0\r\n\r\n"
+        );
+        assert_eq!(seen.accepted(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_reused_connection_closed_unanswered_retries_only_bodiless_idempotent_requests() {
+        // Each connection answers its first request, then closes on the second unanswered.
+        let pool = Arc::new(Http1Pool::default());
+        let (authority, seen) = scripted(vec![vec![Some(OK), None]]).await;
+        one(&pool, &authority, GET).await.unwrap();
+        let (_, body) = one(&pool, &authority, GET).await.unwrap();
+        assert_eq!(body, b"ok", "the GET went again on a new connection");
+        assert_eq!(seen.accepted(), 2);
+        let e = one(
+            &pool,
+            &authority,
+            "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nz",
+        )
+        .await
+        .unwrap_err();
+        assert!(e.contains("closed"), "{e}");
+        assert_eq!(seen.accepted(), 2, "a POST is not sent twice");
+    }
+
+    #[tokio::test]
+    async fn a_large_response_streams_through_a_small_read_buffer() {
+        static BIG: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
+            let mut r = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", 300_000).into_bytes();
+            r.extend((0..300_000u32).map(|i| (i % 251) as u8));
+            r
+        });
+        let pool = Arc::new(Http1Pool::default());
+        let (authority, _) = scripted(vec![vec![Some(&BIG[..]), Some(OK)]]).await;
+        let (_, body) = one(&pool, &authority, GET).await.unwrap();
+        assert_eq!(body.len(), 300_000);
+        assert!(body.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+        assert_eq!(one(&pool, &authority, GET).await.unwrap().1, b"ok");
     }
 }

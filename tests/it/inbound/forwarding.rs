@@ -301,3 +301,76 @@ async fn grpc_over_h2c_keeps_response_trailers() {
         "the upstream was spoken to over HTTP/2"
     );
 }
+
+/// An upstream whose response to `/orders/smuggle` frames itself two ways
+/// (`Content-Length` and chunked) with a second response hidden behind the first reading;
+/// every other request gets `mine`. Each connection answers requests in turn.
+async fn ambiguous_upstream() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head: Vec<u8> = buf.drain(..end + 4).collect();
+                        let reply: &[u8] = if head.windows(7).any(|w| w == b"smuggle") {
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\nsmuggled"
+                        } else {
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nmine"
+                        };
+                        if s.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_upstream_response_framed_two_ways_is_502_and_never_reaches_the_next_caller() {
+    let w = World::new().await;
+    let upstream = ambiguous_upstream().await;
+    let yaml = super::config(&w.issuer, &w.upstream, "")
+        .replace(&w.upstream.addr.to_string(), &upstream.to_string());
+    let t = crate::support::tollgate::Tollgate::start(&yaml).await;
+    let token = w.issuer.token(w.claims());
+    // One keep-alive connection from the client, so any left-over bytes would meet the next request.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    for round in 0..5 {
+        let res = http
+            .get(t.url("/orders/smuggle"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let (status, body, _) = parts(res).await;
+        assert_eq!(status, 502, "round {round}: {body}");
+        assert_eq!(body["error"], "upstream_unavailable");
+        let res = http
+            .get(t.url("/orders/7"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            res.text().await.unwrap(),
+            "mine",
+            "round {round}: another caller's bytes"
+        );
+    }
+}
