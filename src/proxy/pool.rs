@@ -158,7 +158,6 @@ impl Http1Pool {
                 Some(conn) => (conn, true),
                 None => (connect(authority, connect_timeout).await?, false),
             };
-            let retry_out = (may_retry && reused).then(|| out.clone());
             let mut exchange = Exchange {
                 conn,
                 out: std::mem::take(&mut out),
@@ -170,9 +169,8 @@ impl Http1Pool {
             };
             match poll_fn(|cx| exchange.poll_head(cx, head_request)).await {
                 Ok(head) => return Ok(self.hold(exchange, head)),
-                Err(Failure::ClosedBeforeResponse(_)) if retry_out.is_some() => {
-                    out = retry_out.unwrap_or_default();
-                }
+                // Without a body, `out` still holds the whole request.
+                Err(Failure::ClosedBeforeResponse(_)) if may_retry && reused => out = exchange.out,
                 Err(Failure::ClosedBeforeResponse(e) | Failure::Other(e)) => {
                     return Err(format!("{authority}: {e}"));
                 }
@@ -369,6 +367,15 @@ impl Exchange {
     }
 }
 
+impl Exchange {
+    /// Stop sending the request body; the connection then cannot be kept.
+    fn abandon_upload(&mut self) {
+        self.upload = None;
+        self.sent = true;
+        self.write_failed = Some(io::Error::other("the request body failed"));
+    }
+}
+
 impl Upload {
     /// Append one frame of the request body to `out`; `Ok(true)` when the body has ended.
     fn take(
@@ -447,7 +454,13 @@ impl Body for UpstreamBody {
         if !exchange.sent {
             match exchange.poll_send(cx) {
                 Poll::Ready(Ok(())) => exchange.sent = true,
-                Poll::Ready(Err(_)) => this.keep_alive = false,
+                Poll::Ready(Err(_)) => {
+                    // The client's body failed: nothing more is written, so the upstream
+                    // sees the request cut short (never a clean end), and the connection
+                    // is not kept.
+                    exchange.abandon_upload();
+                    this.keep_alive = false;
+                }
                 Poll::Pending => {}
             }
         }
@@ -955,5 +968,118 @@ mod tests {
         assert_eq!(body.len(), 300_000);
         assert!(body.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
         assert_eq!(one(&pool, &authority, GET).await.unwrap().1, b"ok");
+    }
+
+    #[tokio::test]
+    async fn a_request_body_the_client_cuts_short_never_reaches_the_upstream_as_whole() {
+        // The client sends part of a chunked body, then closes its connection.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(req).await;
+                    Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Empty::<Bytes>::new()))
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(s), service)
+                .await;
+        });
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+            .await
+            .unwrap();
+        let req = rx.recv().await.unwrap();
+        let (authority, seen) = scripted(vec![vec![Some(OK)]]).await;
+        let pool = Arc::new(Http1Pool::default());
+        let sent = pool.send(&authority, Duration::from_secs(2), req);
+        let cut = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            drop(client);
+        };
+        let (res, ()) = tokio::join!(sent, cut);
+        assert!(res.is_err(), "a request whose body failed gets no response");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            seen.requests.lock().unwrap().is_empty(),
+            "the upstream never read a whole request"
+        );
+        assert_eq!(pool.idle_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_request_body_cut_short_after_an_early_answer_is_not_ended_for_the_upstream() {
+        // The upstream answers a head and part of a body as soon as it has the request head,
+        // then records all it reads until tollgate closes the connection.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = Authority::try_from(listener.local_addr().unwrap().to_string()).unwrap();
+        let (got_tx, got_rx) = tokio::sync::oneshot::channel::<Vec<u8>>();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut chunk).await.unwrap();
+                got.extend_from_slice(&chunk[..n]);
+            }
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\npart")
+                .await
+                .unwrap();
+            while let Ok(n) = s.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&chunk[..n]);
+            }
+            let _ = got_tx.send(got);
+        });
+        // The client sends part of a chunked body, and later closes its connection.
+        let raw = b"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n".to_vec();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(req).await;
+                    Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Empty::<Bytes>::new()))
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(s), service)
+                .await;
+        });
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client.write_all(&raw).await.unwrap();
+        let pool = Arc::new(Http1Pool::default());
+        let res = pool
+            .send(&authority, Duration::from_secs(2), rx.recv().await.unwrap())
+            .await
+            .expect("the early head");
+        let mut body = res.into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first, "part");
+        drop(client);
+        // The body is read on (the upload fails meanwhile) until the upstream is given up.
+        let _ = tokio::time::timeout(Duration::from_millis(300), body.frame()).await;
+        drop(body);
+        let got = tokio::time::timeout(Duration::from_secs(2), got_rx)
+            .await
+            .unwrap()
+            .unwrap();
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.contains("5\r\nhello\r\n"), "{got:?}");
+        assert!(
+            !got.contains("0\r\n\r\n"),
+            "the upstream was told the body ended: {got:?}"
+        );
+        assert_eq!(pool.idle_count(), 0);
     }
 }
