@@ -272,17 +272,14 @@ impl Connection {
         matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
-    /// Read what the socket has into `read`: `Ok(0)` when the upstream closed.
+    /// Read what the socket has into `read`: `Ok(0)` when the upstream closed. A read that
+    /// leaves room in the buffer marks the socket not readable (tokio's own reading does),
+    /// so the check when the connection is next taken needs no system call.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if self.read.capacity() - self.read.len() < READ_CHUNK / 4 {
             self.read.reserve(READ_CHUNK);
         }
-        loop {
-            match self.stream.try_read_buf(&mut self.read) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready!(self.stream.poll_read_ready(cx))?,
-                done => return Poll::Ready(done),
-            }
-        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.read)
     }
 }
 
