@@ -564,6 +564,18 @@ mod tests {
 
     /// The first `n` requests read from `raw`, sent on one client connection.
     async fn requests_from(raw: Vec<u8>, n: usize) -> tokio::sync::mpsc::Receiver<Request<Incoming>> {
+        let (mut c, rx) = client_connection(n).await;
+        c.write_all(&raw).await.unwrap();
+        tokio::spawn(async move {
+            let mut sink = [0u8; 1024];
+            while c.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+        });
+        rx
+    }
+
+    /// A client's connection to a hyper server that hands on each request it reads (up to
+    /// `n` at once): the test writes the requests and decides when the client goes.
+    async fn client_connection(n: usize) -> (TcpStream, tokio::sync::mpsc::Receiver<Request<Incoming>>) {
         let (tx, rx) = tokio::sync::mpsc::channel(n);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -580,13 +592,7 @@ mod tests {
                 .serve_connection(hyper_util::rt::TokioIo::new(s), service)
                 .await;
         });
-        let mut c = TcpStream::connect(addr).await.unwrap();
-        c.write_all(&raw).await.unwrap();
-        tokio::spawn(async move {
-            let mut sink = [0u8; 1024];
-            while c.read(&mut sink).await.is_ok_and(|n| n > 0) {}
-        });
-        rx
+        (TcpStream::connect(addr).await.unwrap(), rx)
     }
 
     #[test]
@@ -970,23 +976,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_body_the_client_cuts_short_never_reaches_the_upstream_as_whole() {
         // The client sends part of a chunked body, then closes its connection.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-        tokio::spawn(async move {
-            let (s, _) = listener.accept().await.unwrap();
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send(req).await;
-                    Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Empty::<Bytes>::new()))
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(s), service)
-                .await;
-        });
-        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut client, mut rx) = client_connection(1).await;
         client
             .write_all(b"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
             .await
@@ -1037,23 +1027,7 @@ mod tests {
         });
         // The client sends part of a chunked body, and later closes its connection.
         let raw = b"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n".to_vec();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-        tokio::spawn(async move {
-            let (s, _) = listener.accept().await.unwrap();
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send(req).await;
-                    Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Empty::<Bytes>::new()))
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(s), service)
-                .await;
-        });
-        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (mut client, mut rx) = client_connection(1).await;
         client.write_all(&raw).await.unwrap();
         let pool = Arc::new(Http1Pool::default());
         let res = pool
