@@ -9,6 +9,7 @@
 //! connection carries another request only when the response ended exactly where its
 //! framing said (see [`crate::proxy`]'s pool).
 
+use std::io::Write;
 use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -103,15 +104,10 @@ pub fn write_request_head(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+    let fields = headers
+        .iter()
+        .filter(|(name, _)| *name != header::CONTENT_LENGTH && *name != header::TRANSFER_ENCODING);
+    write_fields(out, fields);
     match framing {
         RequestFraming::None => {}
         RequestFraming::Length(n) => {
@@ -126,19 +122,8 @@ pub fn write_request_head(
 
 /// Append one chunk of a chunked request body (`data` not empty).
 pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
-    let mut size = [0u8; 16];
-    let mut n = data.len();
-    let mut at = size.len();
-    loop {
-        at -= 1;
-        size[at] = b"0123456789abcdef"[n % 16];
-        n /= 16;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&size[at..]);
-    out.extend_from_slice(b"\r\n");
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{:x}\r\n", data.len());
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
 }
@@ -146,13 +131,18 @@ pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
 /// Append the end of a chunked request body, with `trailers` if any.
 pub fn write_last_chunk(out: &mut Vec<u8>, trailers: Option<&HeaderMap>) {
     out.extend_from_slice(b"0\r\n");
-    for (name, value) in trailers.into_iter().flatten() {
+    write_fields(out, trailers.into_iter().flatten());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Append `name: value` lines.
+fn write_fields<'a>(out: &mut Vec<u8>, fields: impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)>) {
+    for (name, value) in fields {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Take the final response head from the front of `buf`, skipping interim (1xx) ones.
@@ -234,7 +224,7 @@ pub fn read_head(buf: &mut BytesMut, head_request: bool) -> Result<Option<Respon
             .get_all(header::CONNECTION)
             .iter()
             .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-            .any(|t| trim(t).eq_ignore_ascii_case(b"close"));
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
         let keep_alive = version == Version::HTTP_11 && !close && framing != Framing::UntilClose;
         return Ok(Some(ResponseHead {
             status,
@@ -256,27 +246,24 @@ fn framing(
     let mut length: Option<u64> = None;
     for value in headers.get_all(header::CONTENT_LENGTH) {
         for part in value.as_bytes().split(|&b| b == b',') {
-            let n = decimal(trim(part)).ok_or(ResponseError::Ambiguous("Content-Length is not a number"))?;
+            let n = decimal(part.trim_ascii())
+                .ok_or(ResponseError::Ambiguous("Content-Length is not a number"))?;
             if length.is_some_and(|l| l != n) {
                 return Err(ResponseError::Ambiguous("Content-Length values differ"));
             }
             length = Some(n);
         }
     }
+    // `Some(true)` only for exactly one coding, `chunked`.
     let mut codings = headers
         .get_all(header::TRANSFER_ENCODING)
         .iter()
         .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .map(trim)
-        .filter(|t| !t.is_empty())
-        .peekable();
-    let chunked = match codings.peek() {
-        None => None,
-        Some(_) => {
-            let all: Vec<&[u8]> = codings.collect();
-            Some(all.len() == 1 && all[0].eq_ignore_ascii_case(b"chunked"))
-        }
-    };
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty());
+    let chunked = codings
+        .next()
+        .map(|first| first.eq_ignore_ascii_case(b"chunked") && codings.next().is_none());
     if head_request || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok(Framing::Empty);
     }
@@ -293,15 +280,6 @@ fn framing(
         (None, Some(n)) => Ok(Framing::Length(n)),
         (None, None) => Ok(Framing::UntilClose),
     }
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|&c| c != b' ' && c != b'\t').unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|&c| c != b' ' && c != b'\t')
-        .map_or(start, |e| e + 1);
-    &b[start..end]
 }
 
 /// Digits only, no sign, no overflow.

@@ -28,7 +28,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::net::TcpStream;
 
 use super::BoxError;
-use super::http1::{self, BodyDecoder, Decoded, Framing, RequestFraming, ResponseHead};
+use super::http1::{self, BodyDecoder, Decoded, RequestFraming, ResponseHead};
 
 /// An idle connection older than this is closed instead of reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,8 +38,8 @@ const MAX_IDLE: usize = 1024;
 const READ_CHUNK: usize = 4 * 1024;
 /// Request body bytes gathered before they are written.
 const WRITE_BATCH: usize = 64 * 1024;
-/// A returning connection whose read buffer grew past this gets a fresh one.
-const KEEP_READ_CAPACITY: usize = 64 * 1024;
+/// A returning connection whose read or write buffer grew past this gets a fresh one.
+const KEEP_BUFFER_CAPACITY: usize = 64 * 1024;
 
 /// The idle connections to one upstream.
 #[derive(Default)]
@@ -52,22 +52,23 @@ struct Idle {
     since: Instant,
 }
 
-/// One TCP connection to the upstream and what was read from it but not yet used.
+/// One TCP connection to the upstream, what was read from it but not yet used, and what
+/// is to be written to it (kept with the connection, so request heads do not allocate).
 struct Connection {
     stream: TcpStream,
     read: BytesMut,
+    write: Vec<u8>,
 }
 
 /// One request on one connection, from the first byte written to the response's end.
 struct Exchange {
+    /// Its `write` holds the request head, then the request body as it comes.
     conn: Connection,
-    /// Bytes to write: the request head, then request body as it comes.
-    out: Vec<u8>,
+    /// Bytes of `conn.write` written so far.
     written: usize,
     /// The request body still to send.
     upload: Option<Upload>,
-    /// The whole request has been written (or writing failed: see `write_failed`).
-    sent: bool,
+    /// Writing stopped: the upstream's socket failed, or the client's body did.
     write_failed: Option<io::Error>,
     /// Some of a response (an interim one counts) has come.
     received: bool,
@@ -135,15 +136,13 @@ impl Http1Pool {
         }
         let head_request = parts.method == Method::HEAD;
         let framing = http1::request_framing(&parts.headers, body.is_end_stream(), body.size_hint().exact());
-        let mut out = Vec::with_capacity(256);
         let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        http1::write_request_head(&mut out, &parts.method, target, &parts.headers, framing);
-        let upload = match framing {
+        let mut upload = match framing {
             RequestFraming::None => None,
-            RequestFraming::Length(n) => Some(Upload {
+            RequestFraming::Length(left) => Some(Upload {
                 body,
                 chunked: false,
-                left: n,
+                left,
             }),
             RequestFraming::Chunked => Some(Upload {
                 body,
@@ -152,25 +151,24 @@ impl Http1Pool {
             }),
         };
         let may_retry = upload.is_none() && parts.method.is_idempotent();
-        let mut upload = upload;
         loop {
-            let (conn, reused) = match self.take() {
+            let (mut conn, reused) = match self.take() {
                 Some(conn) => (conn, true),
                 None => (connect(authority, connect_timeout).await?, false),
             };
+            conn.write.clear();
+            http1::write_request_head(&mut conn.write, &parts.method, target, &parts.headers, framing);
             let mut exchange = Exchange {
                 conn,
-                out: std::mem::take(&mut out),
                 written: 0,
                 upload: upload.take(),
-                sent: false,
                 write_failed: None,
                 received: false,
             };
             match poll_fn(|cx| exchange.poll_head(cx, head_request)).await {
                 Ok(head) => return Ok(self.hold(exchange, head)),
-                // Without a body, `out` still holds the whole request.
-                Err(Failure::ClosedBeforeResponse(_)) if may_retry && reused => out = exchange.out,
+                // Only a request without a body goes again: its head is all of it.
+                Err(Failure::ClosedBeforeResponse(_)) if may_retry && reused => {}
                 Err(Failure::ClosedBeforeResponse(e) | Failure::Other(e)) => {
                     return Err(format!("{authority}: {e}"));
                 }
@@ -190,8 +188,11 @@ impl Http1Pool {
     }
 
     fn keep(&self, mut conn: Connection) {
-        if conn.read.capacity() > KEEP_READ_CAPACITY {
+        if conn.read.capacity() > KEEP_BUFFER_CAPACITY {
             conn.read = BytesMut::new();
+        }
+        if conn.write.capacity() > KEEP_BUFFER_CAPACITY {
+            conn.write = Vec::new();
         }
         let now = Instant::now();
         let mut idle = self.lock();
@@ -223,7 +224,7 @@ impl Http1Pool {
             eof: false,
             pool: self.clone(),
         };
-        if framing == Framing::Empty || framing == Framing::Length(0) {
+        if body.decoder.is_done() {
             body.finish();
         }
         let mut res = Response::new(body);
@@ -258,6 +259,7 @@ async fn connect(authority: &Authority, timeout: Duration) -> Result<Connection,
     Ok(Connection {
         stream,
         read: BytesMut::with_capacity(READ_CHUNK),
+        write: Vec::new(),
     })
 }
 
@@ -286,32 +288,38 @@ impl Connection {
 // === impl Exchange ===
 
 impl Exchange {
+    /// The whole request has been written, or writing stopped.
+    fn sent(&self) -> bool {
+        self.write_failed.is_some() || (self.upload.is_none() && self.written == self.conn.write.len())
+    }
+
     /// Write what can be written of the request. Ready once all of it is; an error from the
     /// client's side of the body ends the exchange, one writing to the upstream is kept in
     /// `write_failed` (the upstream may have answered before closing).
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
         loop {
-            while self.out.len() - self.written < WRITE_BATCH
+            let out = &mut self.conn.write;
+            while out.len() - self.written < WRITE_BATCH
                 && let Some(upload) = &mut self.upload
             {
                 match Pin::new(&mut upload.body).poll_frame(cx) {
                     Poll::Pending => break,
                     Poll::Ready(frame) => {
-                        if upload.take(frame, &mut self.out)? {
+                        if upload.take(frame, out)? {
                             self.upload = None;
                         }
                     }
                 }
             }
-            if self.written == self.out.len() {
+            if self.written == out.len() {
                 if self.upload.is_some() {
-                    self.out.clear();
+                    out.clear();
                     self.written = 0;
                     return Poll::Pending;
                 }
                 return Poll::Ready(Ok(()));
             }
-            match self.conn.stream.try_write(&self.out[self.written..]) {
+            match self.conn.stream.try_write(&self.conn.write[self.written..]) {
                 Ok(0) => return Poll::Ready(Err("the upstream connection took no bytes".into())),
                 Ok(n) => self.written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -331,12 +339,10 @@ impl Exchange {
     /// Drive the request out while reading the response head.
     fn poll_head(&mut self, cx: &mut Context<'_>, head_request: bool) -> Poll<Result<ResponseHead, Failure>> {
         loop {
-            if !self.sent {
-                match self.poll_send(cx) {
-                    Poll::Ready(Ok(())) => self.sent = true,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(Failure::Other(e))),
-                    Poll::Pending => {}
-                }
+            if !self.sent()
+                && let Poll::Ready(Err(e)) = self.poll_send(cx)
+            {
+                return Poll::Ready(Err(Failure::Other(e)));
             }
             match http1::read_head(&mut self.conn.read, head_request) {
                 Ok(Some(head)) => return Poll::Ready(Ok(head)),
@@ -368,7 +374,6 @@ impl Exchange {
     /// Stop sending the request body; the connection then cannot be kept.
     fn abandon_upload(&mut self) {
         self.upload = None;
-        self.sent = true;
         self.write_failed = Some(io::Error::other("the request body failed"));
     }
 }
@@ -426,8 +431,8 @@ impl UpstreamBody {
         };
         let reusable = self.keep_alive
             && self.decoder.is_done()
-            && exchange.sent
             && exchange.write_failed.is_none()
+            && exchange.sent()
             && exchange.conn.read.is_empty();
         if reusable {
             self.pool.keep(exchange.conn);
@@ -448,18 +453,12 @@ impl Body for UpstreamBody {
             return Poll::Ready(None);
         };
         // A request body still going out (the upstream answered early) is kept moving.
-        if !exchange.sent {
-            match exchange.poll_send(cx) {
-                Poll::Ready(Ok(())) => exchange.sent = true,
-                Poll::Ready(Err(_)) => {
-                    // The client's body failed: nothing more is written, so the upstream
-                    // sees the request cut short (never a clean end), and the connection
-                    // is not kept.
-                    exchange.abandon_upload();
-                    this.keep_alive = false;
-                }
-                Poll::Pending => {}
-            }
+        if !exchange.sent()
+            && let Poll::Ready(Err(_)) = exchange.poll_send(cx)
+        {
+            // The client's body failed: nothing more is written, so the upstream sees the
+            // request cut short (never a clean end), and the connection is not kept.
+            exchange.abandon_upload();
         }
         loop {
             let decoded = match this.decoder.decode(&mut exchange.conn.read, this.eof) {

@@ -350,22 +350,12 @@ async fn an_upstream_response_framed_two_ways_is_502_and_never_reaches_the_next_
         .pool_max_idle_per_host(1)
         .build()
         .unwrap();
+    let get = |path: &str| http.get(t.url(path)).bearer_auth(&token).send();
     for round in 0..5 {
-        let res = http
-            .get(t.url("/orders/smuggle"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        let (status, body, _) = parts(res).await;
+        let (status, body, _) = parts(get("/orders/smuggle").await.unwrap()).await;
         assert_eq!(status, 502, "round {round}: {body}");
         assert_eq!(body["error"], "upstream_unavailable");
-        let res = http
-            .get(t.url("/orders/7"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let res = get("/orders/7").await.unwrap();
         assert_eq!(res.status(), 200);
         assert_eq!(
             res.text().await.unwrap(),
